@@ -1,0 +1,92 @@
+"""PersAI's settings: one typed object, read from the environment by the entry points only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything PersAI can be told, with the defaults `persai dev` runs with.
+
+    Environment variables carry the `PERSAI_` prefix, except `PERSES_API_URL` and the model
+    provider keys, which keep the names those projects use.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PERSAI_", extra="ignore", frozen=True)
+
+    # Where things are
+    redis_url: str | None = None
+    perses_api_url: AnyHttpUrl | None = Field(default=None, validation_alias="PERSES_API_URL")
+    llama_stack_url: str | None = None
+    datasources: Annotated[dict[str, AnyHttpUrl], NoDecode] = Field(default_factory=dict)
+    """Direct Prometheus datasources by name (`name=url,name=url`), for running without Perses.
+    A client names one as `/proxy/globaldatasources/{name}`; it never supplies a URL."""
+
+    # Authentication
+    auth: bool = True
+    secret_key: SecretStr | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    auth_cache_ttl_s: int = 3600
+    credentials_ttl_s: int = 86_400
+
+    # Model
+    model: str | None = None
+    system_prompt: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    gemini_api_key: SecretStr | None = Field(default=None, validation_alias="GEMINI_API_KEY")
+    anthropic_api_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
+    stack_state_dir: Path = Path(".persai/stack")
+
+    # The agent's bounds (seconds unless named otherwise)
+    max_steps: int = 8
+    model_call_timeout_s: float = 120.0
+    tool_call_timeout_s: float = 30.0
+    investigation_timeout_s: float = 900.0
+    tool_result_tokens: int = 2000
+    tool_max_response_bytes: int = 20_000_000
+
+    # Jobs and limits
+    question_max_chars: int = 8000
+    job_retention_s: int = 7 * 86_400
+    max_events_per_job: int = 10_000
+    max_running_per_user: int = 10
+    submissions_per_minute: int = 60
+    max_queue_depth: int = 10_000
+    worker_concurrency: int = 200
+    heartbeat_interval_s: float = 5.0
+    heartbeat_timeout_s: float = 20.0
+
+    # Logging
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("datasources", mode="before")
+    @classmethod
+    def _split_datasources(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = (item.split("=", 1) for item in value.split(",") if item.strip())
+            return {name.strip(): url.strip() for name, url in pairs}
+        return value
+
+    def allowed_origins(self) -> list[str]:
+        """CORS origins: the configured ones, else the Perses origin."""
+        if self.cors_origins:
+            return self.cors_origins
+        if self.perses_api_url is not None:
+            url = self.perses_api_url
+            port = f":{url.port}" if url.port not in (None, 80, 443) else ""
+            return [f"{url.scheme}://{url.host}{port}"]
+        return []

@@ -1,0 +1,37 @@
+"""PersAI's errors and their mapping to HTTP responses."""
+
+from persai.errors.exceptions import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    ModelProviderError,
+    ModelUnavailable,
+    NotFound,
+    PayloadTooLarge,
+    PersAIError,
+    PersesUnavailable,
+    ServiceUnavailable,
+    StoreUnavailable,
+    TooManyRequests,
+    Unauthenticated,
+    UnknownModel,
+    UpstreamError,
+)
+
+__all__ = [
+    "Conflict",
+    "Forbidden",
+    "InvalidRequest",
+    "ModelProviderError",
+    "ModelUnavailable",
+    "NotFound",
+    "PayloadTooLarge",
+    "PersAIError",
+    "PersesUnavailable",
+    "ServiceUnavailable",
+    "StoreUnavailable",
+    "TooManyRequests",
+    "Unauthenticated",
+    "UnknownModel",
+    "UpstreamError",
+]
