@@ -1,5 +1,6 @@
 """PersAI's errors and their mapping to HTTP responses."""
 
+from persai.errors.exception_handlers import error_response, install
 from persai.errors.exceptions import (
     Conflict,
     Forbidden,
@@ -34,4 +35,6 @@ __all__ = [
     "Unauthenticated",
     "UnknownModel",
     "UpstreamError",
+    "error_response",
+    "install",
 ]

@@ -1,0 +1,177 @@
+"""The bounded investigation loop: model, tools, model... and always an answer at the end.
+
+Our own loop over the Responses API (not the SDK's agent): at most `max_steps` model calls with
+tools, a deadline for each model call and for the loop as a whole, tool errors handed back to the
+model, and, when the steps or the time run out, one last call without tools that asks for the
+best answer from what was found. Cancellation is the caller's: cancel the task running `run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from persai.agent.llama import (
+    AssistantMessage,
+    Message,
+    ModelGateway,
+    ModelTurn,
+    ToolCall,
+    ToolResult,
+    ToolSpec,
+    UserMessage,
+)
+from persai.agent.prompt import FINAL_ANSWER_REQUEST
+from persai.agent.tools import Toolbox, ToolContext, ToolError
+from persai.errors import ModelProviderError
+from persai.jobs import Step, StepStatus, Usage, utcnow
+
+log = logging.getLogger(__name__)
+
+TOOL_ERROR_PREFIX = "Error when running tool"
+
+
+class Reporter(Protocol):
+    """Where the loop tells the world what happens, as it happens."""
+
+    async def text(self, delta: str) -> None: ...
+    async def tool_call(self, step: Step) -> None: ...
+    async def tool_result(self, step: Step) -> None: ...
+
+
+@dataclass
+class Turn:
+    """One question to investigate, with the conversation before it."""
+
+    question: str
+    model: str
+    instructions: str
+    history: list[Message] = field(default_factory=list)
+
+
+@dataclass
+class Progress:
+    """What the loop found so far; kept when it is cancelled or fails."""
+
+    messages: list[Message] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    answer: str = ""
+    forced: str | None = None
+    """Why the answer was forced (step budget, deadline), or None."""
+
+
+@dataclass
+class Limits:
+    max_steps: int
+    model_call_timeout_s: float
+    deadline: float
+    """time.monotonic() after which no more tools are called."""
+
+
+class Investigator:
+    def __init__(self, gateway: ModelGateway, toolbox: Toolbox) -> None:
+        self._gateway = gateway
+        self._toolbox = toolbox
+        self._specs = [
+            ToolSpec(name=t.name, description=t.description, parameters=t.schema())
+            for t in toolbox.tools.values()
+        ]
+
+    async def run(
+        self,
+        turn: Turn,
+        context: ToolContext,
+        reporter: Reporter,
+        limits: Limits,
+        progress: Progress,
+    ) -> Progress:
+        """Investigate `turn`; `progress` is filled in as it goes and returned with the answer."""
+        progress.messages.append(UserMessage(text=turn.question))
+        for _ in range(limits.max_steps):
+            remaining = limits.deadline - time.monotonic()
+            if remaining <= 0:
+                progress.forced = "the investigation's time ran out"
+                break
+            timeout = min(limits.model_call_timeout_s, remaining)
+            reply = await self._model(turn, progress, reporter, timeout, tools=True)
+            if not reply.tool_calls:
+                progress.answer = reply.text
+                return progress
+            for call in reply.tool_calls:
+                await self._tool(call, context, reporter, progress)
+        else:
+            progress.forced = f"the limit of {limits.max_steps} steps was reached"
+        await self._final_answer(turn, progress, reporter, limits.model_call_timeout_s)
+        return progress
+
+    async def _model(
+        self, turn: Turn, progress: Progress, reporter: Reporter, timeout_s: float, *, tools: bool
+    ) -> ModelTurn:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(timeout_s):
+                reply = await self._gateway.stream_turn(
+                    model=turn.model,
+                    instructions=turn.instructions,
+                    messages=[*turn.history, *progress.messages],
+                    tools=self._specs if tools else [],
+                    on_text=reporter.text,
+                )
+        except TimeoutError as exc:
+            raise ModelProviderError(
+                f"model {turn.model} did not answer within {timeout_s:.0f} s"
+            ) from exc
+        usage = progress.usage
+        usage.model_calls += 1
+        usage.input_tokens += reply.input_tokens
+        usage.output_tokens += reply.output_tokens
+        usage.model_time_ms += (time.monotonic() - started) * 1000
+        if reply.text:
+            progress.messages.append(AssistantMessage(text=reply.text))
+        progress.messages.extend(reply.tool_calls)
+        return reply
+
+    async def _tool(
+        self, call: ToolCall, context: ToolContext, reporter: Reporter, progress: Progress
+    ) -> None:
+        step = Step(call_id=call.call_id, tool=call.name, arguments=_arguments(call.arguments))
+        progress.steps.append(step)
+        await reporter.tool_call(step)
+        started = time.monotonic()
+        try:
+            output = await self._toolbox.call(context, call.name, call.arguments)
+            step.status, step.output, step.data = StepStatus.OK, output.text, output.data
+        except ToolError as exc:
+            step.status, step.output = StepStatus.ERROR, f"{TOOL_ERROR_PREFIX} {call.name}: {exc}"
+            log.info("tool %s failed: %s", call.name, exc)
+        elapsed = time.monotonic() - started
+        step.finished_at, step.duration_ms = utcnow(), round(elapsed * 1000, 1)
+        progress.usage.tool_calls += 1
+        progress.usage.tool_time_ms += elapsed * 1000
+        progress.messages.append(ToolResult(call_id=call.call_id, output=step.output or ""))
+        await reporter.tool_result(step)
+
+    async def _final_answer(
+        self, turn: Turn, progress: Progress, reporter: Reporter, timeout_s: float
+    ) -> None:
+        """One call without tools: the best answer from what was found, saying what is missing."""
+        log.info("forcing a final answer: %s", progress.forced)
+        progress.messages.append(
+            UserMessage(text=FINAL_ANSWER_REQUEST.format(reason=progress.forced))
+        )
+        reply = await self._model(turn, progress, reporter, timeout_s, tools=False)
+        progress.answer = reply.text
+
+
+def _arguments(raw: str) -> dict[str, Any]:
+    """The model's arguments as an object, for the record; anything else is kept as text."""
+    try:
+        value = json.loads(raw or "{}")
+    except json.JSONDecodeError:
+        return {"_unparsed": raw}
+    return value if isinstance(value, dict) else {"_unparsed": raw}

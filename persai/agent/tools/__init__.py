@@ -1,0 +1,19 @@
+"""The tools the agent calls, run in the worker with the user's credentials."""
+
+from persai.agent.tools.base import Tool, Toolbox, ToolContext, ToolError, ToolOutput, tool
+from persai.agent.tools.prometheus import PROMETHEUS_TOOLS
+from persai.agent.tools.upstream import BearerSource, UpstreamAPI
+
+ALL_TOOLS: tuple[Tool, ...] = PROMETHEUS_TOOLS
+
+__all__ = [
+    "ALL_TOOLS",
+    "BearerSource",
+    "Tool",
+    "ToolContext",
+    "ToolError",
+    "ToolOutput",
+    "Toolbox",
+    "UpstreamAPI",
+    "tool",
+]

@@ -1,0 +1,85 @@
+"""HTTP to the APIs tools read (Prometheus through the Perses proxy, Perses itself), as the user.
+
+Every failure becomes a ToolError the model can act on; the bytes read from upstream are capped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from persai.agent.tools.base import ToolError
+
+log = logging.getLogger(__name__)
+
+BearerSource = Callable[[], Awaitable[str]]
+
+
+class UpstreamAPI:
+    """A JSON HTTP API under one base URL, called with the user's bearer token when given."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        *,
+        label: str,
+        bearer: BearerSource | None = None,
+        max_bytes: int,
+    ) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self.label = label
+        self._bearer = bearer
+        self._max_bytes = max_bytes
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET base_url + path; the decoded JSON body, or a ToolError saying what went wrong."""
+        headers = {"Accept": "application/json"}
+        if self._bearer is not None:
+            headers["Authorization"] = f"Bearer {await self._bearer()}"
+        url = self._base_url + path
+        try:
+            async with self._http.stream("GET", url, params=params, headers=headers) as response:
+                body = await self._read_capped(response)
+        except httpx.TimeoutException as exc:
+            raise ToolError(f"{self.label} did not answer in time; narrow the query") from exc
+        except httpx.HTTPError as exc:
+            raise ToolError(f"{self.label} is unreachable: {type(exc).__name__}") from exc
+        return self._decode(response.status_code, body)
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise ToolError(
+                    f"the answer of {self.label} is larger than {self._max_bytes // 1_000_000} MB; "
+                    "ask for less: topk(), sum by (...), narrower label matchers or a coarser step"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _decode(self, status: int, body: bytes) -> Any:
+        try:
+            document = json.loads(body) if body else None
+        except json.JSONDecodeError:
+            document = None
+        if status in (401, 403):
+            raise ToolError(
+                f"no permission on datasource {self.label} (HTTP {status}): the user may not "
+                "read it; try another datasource"
+            )
+        if status == 404:
+            raise ToolError(f"{self.label} has no such endpoint or resource (HTTP 404)")
+        if isinstance(document, dict) and document.get("status") == "error":
+            kind = document.get("errorType", "error")
+            raise ToolError(f"Prometheus rejected the request ({kind}): {document.get('error')}")
+        if status >= 400 or document is None:
+            snippet = body[:300].decode("utf-8", "replace")
+            raise ToolError(f"{self.label} answered HTTP {status}: {snippet}")
+        return document

@@ -1,0 +1,71 @@
+"""Datasource paths: the only way a client names where data comes from.
+
+A client gives a Perses datasource proxy path; it never supplies a URL. The path resolves to
+Perses's proxy (with the user's token), or, for running without Perses, to a Prometheus that the
+operator configured by name (`PERSAI_DATASOURCES`), reached as `/proxy/globaldatasources/{name}`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from persai.config import Settings
+from persai.errors import InvalidRequest
+
+# Perses resource names: letters, digits, `_`, `.`, `-`; never starting with a dot.
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
+_SHAPES = (
+    re.compile(rf"/proxy/globaldatasources/(?P<name>{_NAME})"),
+    re.compile(rf"/proxy/projects/(?P<project>{_NAME})/datasources/(?P<name>{_NAME})"),
+    re.compile(
+        rf"/proxy/projects/(?P<project>{_NAME})/dashboards/(?P<dashboard>{_NAME})"
+        rf"/datasources/(?P<name>{_NAME})"
+    ),
+)
+MAX_PATH_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class DatasourcePath:
+    """A validated proxy path and what it names."""
+
+    path: str
+    name: str
+    project: str | None = None
+    dashboard: str | None = None
+
+
+def parse_datasource(path: str) -> DatasourcePath:
+    """Validate a datasource proxy path, or raise InvalidRequest saying what shape it must have."""
+    candidate = path.rstrip("/") if len(path) > 1 else path
+    if len(candidate) <= MAX_PATH_LENGTH and ".." not in candidate:
+        for shape in _SHAPES:
+            if match := shape.fullmatch(candidate):
+                return DatasourcePath(path=candidate, **match.groupdict())
+    raise InvalidRequest(
+        "datasource must be a Perses proxy path: /proxy/globaldatasources/{name}, "
+        "/proxy/projects/{project}/datasources/{name} or "
+        "/proxy/projects/{project}/dashboards/{dashboard}/datasources/{name}"
+    )
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where requests for a datasource go, and whether the user's token goes with them."""
+
+    base_url: str
+    via_perses: bool
+
+
+def resolve(datasource: DatasourcePath, settings: Settings) -> Endpoint:
+    """The endpoint for a datasource: a configured direct Prometheus, else Perses's proxy."""
+    if datasource.project is None and datasource.name in settings.datasources:
+        return Endpoint(str(settings.datasources[datasource.name]).rstrip("/"), via_perses=False)
+    if settings.perses_api_url is not None:
+        return Endpoint(str(settings.perses_api_url).rstrip("/") + datasource.path, True)
+    known = ", ".join(sorted(settings.datasources)) or "none"
+    raise InvalidRequest(
+        f"unknown datasource {datasource.path!r}: PERSES_API_URL is not set and the configured "
+        f"datasources are: {known}"
+    )

@@ -1,0 +1,101 @@
+"""`persai dev`: everything on one machine, with embedded defaults.
+
+Starts what is not configured: a Redis-compatible server (PERSAI_REDIS_URL unset), a Llama
+Stack server generated from the provider variables (PERSAI_LLAMA_STACK_URL unset), a worker
+process, and the API in this process. Ctrl-C stops every child.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import uvicorn
+
+from persai.agent.stack_config import (
+    NoModelProvider,
+    configured_providers,
+    stack_environment,
+    write_stack_config,
+)
+from persai.config import Settings
+from persai.embedded import Child, free_port, start_llama_stack, start_redis
+from persai.server import create_app
+
+log = logging.getLogger("persai.dev")
+
+
+def run_dev(settings: Settings, *, host: str, port: int, state_dir: Path) -> int:
+    with ExitStack() as children:
+        updates: dict[str, object] = {}
+        if not settings.redis_url:
+            updates["redis_url"] = _embedded_redis(children, state_dir)
+        if not settings.llama_stack_url:
+            updates["llama_stack_url"] = _embedded_stack(children, settings, state_dir)
+        if settings.auth and settings.perses_api_url is None:
+            log.warning("PERSES_API_URL is not set: authentication is off (PERSAI_AUTH=false)")
+            updates["auth"] = False
+        settings = settings.model_copy(update=updates)
+        _explain(settings)
+        worker = Child.spawn(
+            "worker",
+            [sys.executable, "-m", "persai.cli", "worker"],
+            env=_environment(settings),
+        )
+        children.callback(worker.stop)
+        log.info("worker started (pid %d)", worker.process.pid)
+        log.info("API on http://%s:%d (docs at /docs); Ctrl-C stops everything", host, port)
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+    log.info("stopped")
+    return 0
+
+
+def _embedded_redis(children: ExitStack, state_dir: Path) -> str:
+    port = free_port()
+    child, why = start_redis(state_dir / "redis", port)
+    children.callback(child.stop)
+    log.info(
+        "Redis: embedded server on 127.0.0.1:%d (%s), data in %s", port, why, state_dir / "redis"
+    )
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def _embedded_stack(children: ExitStack, settings: Settings, state_dir: Path) -> str | None:
+    providers = configured_providers(settings)
+    if not providers:
+        log.warning("%s", NoModelProvider())
+        log.warning("starting without a model: /readyz says not ready until one is configured")
+        return None
+    port = free_port()
+    stack_dir = state_dir / "stack"
+    settings = settings.model_copy(update={"stack_state_dir": stack_dir})
+    config = write_stack_config(settings, stack_dir / "run.yaml", port=port)
+    env = {**stack_environment(settings), "LLAMA_STACK_LOGGING": "all=warning"}
+    log.info("Llama Stack: starting on 127.0.0.1:%d with %s ...", port, ", ".join(providers))
+    child = start_llama_stack(config, port, env, stack_dir / "llama-stack.log")
+    children.callback(child.stop)
+    log.info("Llama Stack: ready (log in %s)", stack_dir / "llama-stack.log")
+    return f"http://127.0.0.1:{port}"
+
+
+def _explain(settings: Settings) -> None:
+    log.info("model: %s", settings.model or "the first model Llama Stack lists (PERSAI_MODEL)")
+    if settings.datasources:
+        for name, url in settings.datasources.items():
+            log.info("datasource /proxy/globaldatasources/%s -> %s", name, url)
+    if settings.perses_api_url:
+        log.info("Perses: %s (auth %s)", settings.perses_api_url, "on" if settings.auth else "off")
+    elif not settings.datasources:
+        log.warning("no datasource: set PERSES_API_URL or PERSAI_DATASOURCES=name=http://...")
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    """What a child PersAI process needs to see the same settings as this one."""
+    env = {
+        "PERSAI_REDIS_URL": settings.redis_url or "",
+        "PERSAI_LLAMA_STACK_URL": settings.llama_stack_url or "",
+        "PERSAI_AUTH": "true" if settings.auth else "false",
+    }
+    return {k: v for k, v in env.items() if v} | {"PYTHONUNBUFFERED": "1"}

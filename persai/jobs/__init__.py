@@ -1,0 +1,31 @@
+"""Investigations as jobs: their records, event streams and conversations in Redis."""
+
+from persai.jobs.conversations import Conversation, ConversationStore
+from persai.jobs.models import (
+    Event,
+    EventName,
+    Job,
+    JobStatus,
+    Step,
+    StepStatus,
+    TimeRange,
+    Usage,
+    utcnow,
+)
+from persai.jobs.store import JobStore, redis_errors
+
+__all__ = [
+    "Conversation",
+    "ConversationStore",
+    "Event",
+    "EventName",
+    "Job",
+    "JobStatus",
+    "JobStore",
+    "Step",
+    "StepStatus",
+    "TimeRange",
+    "Usage",
+    "redis_errors",
+    "utcnow",
+]

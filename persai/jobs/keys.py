@@ -1,0 +1,57 @@
+"""The Redis key layout: every key PersAI writes is named here.
+
+persai:job:{id}                hash: status, owner, doc (the Job as JSON, status excluded)
+persai:job:{id}:events         stream of events (fields: event, data)
+persai:job:{id}:credentials    sealed forwarded credentials (string, with a TTL)
+persai:job:{id}:cancel         set when a cancel was asked (string, with a TTL)
+persai:job:{id}:lease          the worker holding the job (string, short TTL, heartbeat)
+persai:user:{owner}:jobs       sorted set of the owner's job ids by creation time
+persai:conversation:{id}       hash: owner, created_at, title
+persai:conversation:{id}:messages   list of JSON messages (the history a follow-up sees)
+persai:user:{owner}:conversations   sorted set of conversation ids by last use
+persai:running                 set of job ids that are running (for crash recovery)
+persai:cancel                  pub/sub channel: job ids whose cancel was asked
+persai:workers                 hash: worker id -> last heartbeat (unix seconds)
+persai:auth:{sha256}           cached verdict of Perses on a token
+"""
+
+PREFIX = "persai"
+CANCEL_CHANNEL = f"{PREFIX}:cancel"
+RUNNING = f"{PREFIX}:running"
+WORKERS = f"{PREFIX}:workers"
+
+
+def job(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def events(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:events"
+
+
+def credentials(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:credentials"
+
+
+def cancel(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:cancel"
+
+
+def lease(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:lease"
+
+
+def user_jobs(owner: str) -> str:
+    return f"{PREFIX}:user:{owner}:jobs"
+
+
+def conversation(conversation_id: str) -> str:
+    return f"{PREFIX}:conversation:{conversation_id}"
+
+
+def conversation_messages(conversation_id: str) -> str:
+    return f"{PREFIX}:conversation:{conversation_id}:messages"
+
+
+def user_conversations(owner: str) -> str:
+    return f"{PREFIX}:user:{owner}:conversations"

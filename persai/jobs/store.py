@@ -1,0 +1,171 @@
+"""Jobs and their event streams in Redis.
+
+A job's status lives in its own hash field and changes only through one Lua script that checks
+the current status, writes the new one with the record, and appends the `status` event, all
+at once: two replicas racing (a cancel and a worker starting) cannot both win.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from persai.errors import NotFound, StoreUnavailable
+from persai.jobs import keys
+from persai.jobs.models import Event, EventName, Job, JobStatus
+
+log = logging.getLogger(__name__)
+
+# KEYS: job hash, event stream. ARGV: new status, doc, event data, stream max length, allowed...
+_TRANSITION = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return false end
+for i = 5, #ARGV do
+  if ARGV[i] == current then
+    redis.call('HSET', KEYS[1], 'status', ARGV[1], 'doc', ARGV[2])
+    return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
+                      'event', 'status', 'data', ARGV[3])
+  end
+end
+return false
+"""
+
+
+@asynccontextmanager
+async def redis_errors() -> AsyncIterator[None]:
+    """Turn Redis being unreachable into PersAI's StoreUnavailable (a 503)."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise StoreUnavailable(f"Redis is unreachable: {exc}", retry_after_s=5) from exc
+
+
+def _doc(job: Job) -> str:
+    return job.model_dump_json(exclude={"status"})
+
+
+class JobStore:
+    """Job records, per-user indexes and event streams, on one Redis."""
+
+    def __init__(self, redis: aioredis.Redis, *, max_events: int, retention_s: int) -> None:
+        self._redis = redis
+        self._max_events = max_events
+        self._retention_s = retention_s
+        self._transition = redis.register_script(_TRANSITION)
+
+    async def create(self, job: Job, sealed_credentials: str | None, ttl_s: int) -> str:
+        """Store a new queued job and its first event; returns that event's id.
+
+        Called before the job is enqueued, so a subscriber starting from the returned id misses
+        nothing the worker emits.
+        """
+        status: dict[Any, Any] = {"status": job.status.value}
+        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.job(job.id), mapping={**status, "owner": job.owner, "doc": _doc(job)})
+            pipe.xadd(keys.events(job.id), {"event": "status", "data": json.dumps(status)})
+            pipe.zadd(keys.user_jobs(job.owner), {job.id: job.created_at.timestamp()})
+            if sealed_credentials is not None:
+                pipe.set(keys.credentials(job.id), sealed_credentials, ex=ttl_s)
+            results = await pipe.execute()
+        return str(results[1])
+
+    async def get(self, job_id: str) -> Job | None:
+        async with redis_errors():
+            fields = await self._redis.hmget(keys.job(job_id), ["status", "doc"])
+        status, doc = fields
+        if status is None or doc is None:
+            return None
+        return Job.model_validate({**json.loads(doc), "status": status})
+
+    async def get_for(self, owner: str, job_id: str) -> Job:
+        """The job if `owner` owns it; anything else is the same 404 (no existence leak)."""
+        job = await self.get(job_id)
+        if job is None or job.owner != owner:
+            raise NotFound(f"no investigation {job_id!r}")
+        return job
+
+    async def list_for(self, owner: str, *, offset: int, limit: int) -> tuple[list[Job], int]:
+        """The owner's jobs, newest first, and how many there are in all."""
+        index = keys.user_jobs(owner)
+        async with redis_errors():
+            ids = cast(list[str], await self._redis.zrevrange(index, offset, offset + limit - 1))
+            total = await self._redis.zcard(index)
+        jobs = [job for job_id in ids if (job := await self.get(job_id)) is not None]
+        return jobs, int(total)
+
+    async def transition(
+        self, job: Job, to: JobStatus, allowed: Iterable[JobStatus], **event: Any
+    ) -> bool:
+        """Move `job` to status `to` if it is now in one of `allowed`; store `job` as it is.
+
+        Returns whether this call made the change (False: somebody else got there first).
+        """
+        job.status = to
+        data = json.dumps({"status": to.value, **event}, default=str)
+        argv = [to.value, _doc(job), data, self._max_events, *(s.value for s in allowed)]
+        async with redis_errors():
+            entry = await self._transition(keys=[keys.job(job.id), keys.events(job.id)], args=argv)
+        if entry and to.terminal:
+            await self._expire(job)
+        return bool(entry)
+
+    async def save(self, job: Job) -> None:
+        """Store the record's progress (steps, usage); the status is left as it is."""
+        async with redis_errors():
+            await self._redis.hset(keys.job(job.id), "doc", _doc(job))
+
+    async def emit(self, job_id: str, event: EventName, data: dict[str, Any]) -> str:
+        """Append an event to the job's stream; returns its id."""
+        fields: dict[Any, Any] = {"event": event, "data": json.dumps(data, default=str)}
+        async with redis_errors():
+            entry = await self._redis.xadd(
+                keys.events(job_id), fields, maxlen=self._max_events, approximate=True
+            )
+        return str(entry)
+
+    async def read_events(self, job_id: str, after: str, *, block_ms: int | None) -> list[Event]:
+        """Events after the entry id `after` (`0` for all), waiting up to block_ms for one."""
+        async with redis_errors():
+            reply = cast(
+                list[Any], await self._redis.xread({keys.events(job_id): after}, block=block_ms)
+            )
+        return [
+            Event(id=entry_id, event=fields["event"], data=json.loads(fields["data"]))
+            for _stream, entries in reply
+            for entry_id, fields in entries
+        ]
+
+    async def credentials(self, job_id: str) -> str | None:
+        async with redis_errors():
+            value = await self._redis.get(keys.credentials(job_id))
+        return None if value is None else str(value)
+
+    async def store_credentials(self, job_id: str, sealed: str, ttl_s: int) -> None:
+        async with redis_errors():
+            await self._redis.set(keys.credentials(job_id), sealed, ex=ttl_s)
+
+    async def request_cancel(self, job_id: str) -> None:
+        """Flag the job as cancelled and tell every worker (one of them may be running it)."""
+        async with redis_errors():
+            await self._redis.set(keys.cancel(job_id), "1", ex=self._retention_s)
+            await self._redis.publish(keys.CANCEL_CHANNEL, job_id)
+
+    async def cancel_requested(self, job_id: str) -> bool:
+        async with redis_errors():
+            return bool(await self._redis.exists(keys.cancel(job_id)))
+
+    async def _expire(self, job: Job) -> None:
+        """A finished job is kept for the retention period; its credentials go at once."""
+        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.credentials(job.id))
+            pipe.srem(keys.RUNNING, job.id)
+            for key in (keys.job(job.id), keys.events(job.id), keys.cancel(job.id)):
+                pipe.expire(key, self._retention_s)
+            await pipe.execute()

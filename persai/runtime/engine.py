@@ -1,0 +1,136 @@
+"""One asyncio event loop per worker process, in a thread of its own, carrying every
+investigation that process runs.
+
+Investigations spend their time waiting on the model and on Prometheus, so one loop carries
+hundreds at once. Celery's thread pool only hands job ids over and waits (its threads are cheap
+while they wait); deadlines and cancellation are the jobs' own, since Celery's thread pool
+cannot enforce them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+
+from persai.agent import Investigator
+from persai.agent.llama import ModelGateway
+from persai.agent.tools import ALL_TOOLS, Toolbox
+from persai.config import Settings
+from persai.jobs import ConversationStore, JobStore, keys
+from persai.runtime.credentials import CredentialsSource
+from persai.runtime.runner import JobRunner, Services
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, settings: Settings, redis_url: str) -> None:
+        self._settings = settings
+        self._redis_url = redis_url
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="persai-engine")
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._background: list[asyncio.Task[None]] = []
+        self._runner: JobRunner | None = None
+        self._closers: list[Coroutine[Any, Any, Any]] = []
+
+    def start(self) -> None:
+        self._thread.start()
+        self._call(self._open())
+        log.info("worker %s ready", self.worker_id)
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        self._call(self._close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def run_job(self, job_id: str) -> None:
+        """Run a job on the loop and wait for it (called from a Celery pool thread)."""
+        self._call(self._run(job_id))
+
+    def _call(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    async def _open(self) -> None:
+        settings = self._settings
+        redis = aioredis.from_url(self._redis_url, decode_responses=True)
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.tool_call_timeout_s, connect=5.0),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        )
+        gateway = ModelGateway(
+            settings.llama_stack_url or "", timeout_s=settings.model_call_timeout_s
+        )
+        store = JobStore(
+            redis, max_events=settings.max_events_per_job, retention_s=settings.job_retention_s
+        )
+        services = Services(
+            settings=settings,
+            store=store,
+            conversations=ConversationStore(redis),
+            http=http,
+            investigator=Investigator(
+                gateway, Toolbox(ALL_TOOLS, timeout_s=settings.tool_call_timeout_s)
+            ),
+            credentials=CredentialsSource(settings, store, http),
+        )
+        self._runner = JobRunner(services)
+        self._closers = [gateway.aclose(), http.aclose(), redis.aclose()]
+        self._background = [
+            asyncio.create_task(self._listen_for_cancels(redis)),
+            asyncio.create_task(self._heartbeat(redis)),
+        ]
+
+    async def _close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        for closer in self._closers:
+            await closer
+
+    async def _run(self, job_id: str) -> None:
+        assert self._runner is not None, "Engine.start() was not called"
+        task = asyncio.create_task(self._runner.run(job_id))
+        self._tasks[job_id] = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            log.info("job %s stopped: cancelled", job_id)
+        finally:
+            self._tasks.pop(job_id, None)
+
+    async def _listen_for_cancels(self, redis: aioredis.Redis) -> None:
+        """Cancel requests reach every worker; the one running the job stops it at once."""
+        while True:
+            try:
+                async with redis.pubsub() as pubsub:
+                    await pubsub.subscribe(keys.CANCEL_CHANNEL)
+                    async for message in pubsub.listen():
+                        if message["type"] == "message" and (
+                            task := self._tasks.get(message["data"])
+                        ):
+                            task.cancel()
+            except (OSError, aioredis.RedisError) as exc:
+                log.warning("cancel listener lost Redis (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+
+    async def _heartbeat(self, redis: aioredis.Redis) -> None:
+        """Tell readiness checks that a worker is alive, every few seconds."""
+        while True:
+            try:
+                await redis.hset(keys.WORKERS, self.worker_id, str(time.time()))
+            except (OSError, aioredis.RedisError) as exc:
+                log.warning("heartbeat failed: %s", exc)
+            await asyncio.sleep(self._settings.heartbeat_interval_s)

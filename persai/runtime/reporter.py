@@ -1,0 +1,64 @@
+"""Turns what the loop reports into job events and record updates."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from persai.jobs import Job, JobStore, Step
+
+# Text deltas are batched: one event per this many seconds at most, so a model streaming
+# tokens one by one does not write one Redis entry per token.
+DELTA_FLUSH_S = 0.05
+
+
+class JobReporter:
+    """The Reporter of one running job: events in the job's stream, steps in its record.
+
+    The job's `steps` and `usage` are the very objects the loop fills in, so saving the job
+    saves the progress.
+    """
+
+    def __init__(self, store: JobStore, job: Job) -> None:
+        self._store = store
+        self._job = job
+        self._pending: list[str] = []
+        self._last_flush = 0.0
+        self._lock = asyncio.Lock()
+
+    async def text(self, delta: str) -> None:
+        self._pending.append(delta)
+        if time.monotonic() - self._last_flush >= DELTA_FLUSH_S:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if not self._pending:
+                return
+            text, self._pending = "".join(self._pending), []
+            self._last_flush = time.monotonic()
+            await self._store.emit(self._job.id, "message_delta", {"text": text})
+
+    async def tool_call(self, step: Step) -> None:
+        await self.flush()
+        await self._store.save(self._job)
+        await self._store.emit(
+            self._job.id,
+            "tool_call",
+            {"call_id": step.call_id, "tool": step.tool, "arguments": step.arguments},
+        )
+
+    async def tool_result(self, step: Step) -> None:
+        await self._store.save(self._job)
+        await self._store.emit(
+            self._job.id,
+            "tool_result",
+            {
+                "call_id": step.call_id,
+                "tool": step.tool,
+                "status": step.status.value,
+                "output": step.output,
+                "data": step.data,
+                "duration_ms": step.duration_ms,
+            },
+        )

@@ -1,0 +1,161 @@
+"""Runs one job: from its record in Redis to a terminal state, whatever happens on the way."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from persai.agent import Investigator, Limits, Progress, Turn, history, instructions
+from persai.agent.tools import BearerSource, ToolContext, UpstreamAPI
+from persai.config import Settings
+from persai.datasources import parse_datasource, resolve
+from persai.errors import PersAIError
+from persai.jobs import ConversationStore, Job, JobStatus, JobStore, utcnow
+from persai.logging import bound
+from persai.runtime.credentials import CredentialsSource
+from persai.runtime.reporter import JobReporter
+
+log = logging.getLogger(__name__)
+
+_STARTABLE = (JobStatus.QUEUED,)
+
+
+@dataclass
+class Services:
+    """What every job of a worker process shares."""
+
+    settings: Settings
+    store: JobStore
+    conversations: ConversationStore
+    http: httpx.AsyncClient
+    investigator: Investigator
+    credentials: CredentialsSource
+
+
+class JobRunner:
+    def __init__(self, services: Services) -> None:
+        self._s = services
+
+    async def run(self, job_id: str) -> None:
+        """Run the job unless it is finished, cancelled or taken by another worker."""
+        with bound(job=job_id):
+            job = await self._s.store.get(job_id)
+            if job is None:
+                log.warning("job %s does not exist (expired?); nothing to do", job_id)
+                return
+            if job.status.terminal:
+                log.info("job already %s; a redelivered message does nothing", job.status)
+                return
+            if await self._s.store.cancel_requested(job_id):
+                await self._finish_cancelled_before_start(job)
+                return
+            job.started_at, job.attempts = utcnow(), job.attempts + 1
+            if not await self._s.store.transition(job, JobStatus.RUNNING, _STARTABLE):
+                log.info("job was taken or changed meanwhile; leaving it")
+                return
+            await self._investigate(job)
+
+    async def _finish_cancelled_before_start(self, job: Job) -> None:
+        job.finished_at = utcnow()
+        if await self._s.store.transition(job, JobStatus.CANCELLED, _STARTABLE):
+            await self._s.store.emit(job.id, "done", {"status": JobStatus.CANCELLED.value})
+
+    async def _investigate(self, job: Job) -> None:
+        settings = self._s.settings
+        reporter = JobReporter(self._s.store, job)
+        progress = Progress(steps=job.steps, usage=job.usage)
+        started = time.monotonic()
+        try:
+            turn, context = await self._prepare(job)
+            limits = Limits(
+                max_steps=settings.max_steps,
+                model_call_timeout_s=settings.model_call_timeout_s,
+                deadline=started + settings.investigation_timeout_s,
+            )
+            hard_deadline_s = settings.investigation_timeout_s + settings.model_call_timeout_s
+            async with asyncio.timeout(hard_deadline_s):
+                await self._s.investigator.run(turn, context, reporter, limits, progress)
+        except asyncio.CancelledError:
+            await self._end(job, reporter, JobStatus.CANCELLED, progress, "cancelled")
+            raise
+        except TimeoutError:
+            reason = f"the investigation ran past its deadline of {hard_deadline_s:.0f} s"
+            await self._end(job, reporter, JobStatus.FAILED, progress, reason)
+        except PersAIError as exc:
+            await self._end(job, reporter, JobStatus.FAILED, progress, exc.message)
+        except Exception:
+            log.exception("investigation failed unexpectedly")
+            reason = "internal error in the worker (see its log)"
+            await self._end(job, reporter, JobStatus.FAILED, progress, reason)
+        else:
+            await self._succeed(job, reporter, progress)
+
+    async def _prepare(self, job: Job) -> tuple[Turn, ToolContext]:
+        settings = self._s.settings
+        endpoint = resolve(parse_datasource(job.datasource), settings)
+        bearer: BearerSource | None = None
+        if endpoint.via_perses:
+            bearer = await self._s.credentials.bearer_for(job.id)
+        prometheus = UpstreamAPI(
+            self._s.http,
+            endpoint.base_url,
+            label=job.datasource,
+            bearer=bearer,
+            max_bytes=settings.tool_max_response_bytes,
+        )
+        now = utcnow()
+        context = ToolContext(
+            prometheus=prometheus,
+            now=now,
+            budget_tokens=settings.tool_result_tokens,
+            time_range=job.time_range,
+        )
+        conversation = await self._s.conversations.get_for(job.owner, job.conversation_id)
+        turn = Turn(
+            question=job.question,
+            model=job.model or settings.model or "",
+            instructions=instructions(
+                template=settings.system_prompt,
+                now=now,
+                datasource=job.datasource,
+                time_range=job.time_range,
+            ),
+            history=history.load(conversation.messages),
+        )
+        return turn, context
+
+    async def _succeed(self, job: Job, reporter: JobReporter, progress: Progress) -> None:
+        await reporter.flush()
+        job.answer, job.finished_at = progress.answer, utcnow()
+        await self._s.store.emit(job.id, "answer", {"text": progress.answer})
+        await self._s.conversations.append(job.conversation_id, history.dump(progress.messages))
+        if await self._s.store.transition(job, JobStatus.SUCCEEDED, (JobStatus.RUNNING,)):
+            await self._s.store.emit(job.id, "done", {"status": JobStatus.SUCCEEDED.value})
+
+    async def _end(
+        self,
+        job: Job,
+        reporter: JobReporter,
+        status: JobStatus,
+        progress: Progress,
+        reason: str,
+    ) -> None:
+        """Cancelled or failed: keep what was found, say why, and close the stream."""
+        await asyncio.shield(self._end_shielded(job, reporter, status, progress, reason))
+
+    async def _end_shielded(
+        self, job: Job, reporter: JobReporter, status: JobStatus, progress: Progress, reason: str
+    ) -> None:
+        await reporter.flush()
+        job.finished_at = utcnow()
+        job.answer = progress.answer or None
+        job.error = None if status is JobStatus.CANCELLED else reason
+        if status is JobStatus.FAILED:
+            await self._s.store.emit(job.id, "error", {"message": reason})
+        log.info("investigation %s: %s", status.value, reason)
+        if await self._s.store.transition(job, status, (JobStatus.RUNNING,)):
+            await self._s.store.emit(job.id, "done", {"status": status.value})

@@ -1,0 +1,91 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from persai.agent.llama import ModelGateway
+from persai.config import Settings
+from persai.credentials import Sealer
+from persai.errors import install
+from persai.jobs import ConversationStore, JobStore
+from persai.queue import create_celery
+from persai.server import investigations, ops
+from persai.server.auth import Authenticator
+from persai.server.middleware import RequestContext
+from persai.server.state import AppState
+from persai.server.token_validator import TokenValidator
+from persai.version import __version__
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API; clients and pools are opened in its lifespan and closed there."""
+    if not settings.redis_url:
+        raise ValueError("PERSAI_REDIS_URL is required (persai dev starts an embedded Redis)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = _open_state(settings)
+        app.state.persai = state
+        try:
+            yield
+        finally:
+            await state.gateway.aclose()
+            await state.http.aclose()
+            await state.redis.aclose()
+
+    app = FastAPI(
+        title="PersAI",
+        version=__version__,
+        summary="The AI back end of Perses: asynchronous investigations of your metrics.",
+        lifespan=lifespan,
+    )
+    install(app)
+    app.include_router(investigations.router)
+    app.include_router(ops.router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.allowed_origins(),
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+    )
+    app.add_middleware(RequestContext, max_body_bytes=MAX_BODY_BYTES)
+    return app
+
+
+def _open_state(settings: Settings) -> AppState:
+    assert settings.redis_url is not None
+    redis = aioredis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_connect_timeout=2.0,
+        health_check_interval=30,
+    )
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
+    validator = None
+    if settings.auth and settings.perses_api_url is not None:
+        validator = TokenValidator(
+            redis, http, str(settings.perses_api_url), cache_ttl_s=settings.auth_cache_ttl_s
+        )
+    return AppState(
+        settings=settings,
+        redis=redis,
+        store=JobStore(
+            redis, max_events=settings.max_events_per_job, retention_s=settings.job_retention_s
+        ),
+        conversations=ConversationStore(redis),
+        celery=create_celery(settings, settings.redis_url),
+        http=http,
+        gateway=ModelGateway(settings.llama_stack_url or "", timeout_s=10.0),
+        authenticator=Authenticator(settings, validator),
+        sealer=Sealer(settings.secret_key) if settings.auth and settings.secret_key else None,
+    )

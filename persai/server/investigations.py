@@ -1,0 +1,185 @@
+"""The native API: investigations, their event streams, conversations."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Header, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from persai.credentials import Credentials
+from persai.datasources import parse_datasource, resolve
+from persai.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable, UnknownModel
+from persai.jobs import Job, JobStatus, utcnow
+from persai.queue import INVESTIGATE
+from persai.server.deps import CurrentUser, Limit, Offset, State
+from persai.server.schemas import (
+    ERROR_RESPONSES,
+    ConversationDetail,
+    ConversationSummary,
+    InvestigationAccepted,
+    InvestigationPage,
+    InvestigationRequest,
+    Links,
+)
+from persai.server.state import AppState
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
+
+HEARTBEAT_S = 15
+_EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")
+
+
+@router.post("/investigations", status_code=202, response_model=InvestigationAccepted)
+async def submit(
+    body: InvestigationRequest, user: CurrentUser, state: State
+) -> InvestigationAccepted:
+    """Queue an investigation; it runs in a worker, and its progress can be polled or streamed."""
+    settings = state.settings
+    if len(body.question) > settings.question_max_chars:
+        raise PayloadTooLarge(
+            f"the question is longer than {settings.question_max_chars} characters"
+        )
+    resolve(parse_datasource(body.datasource), settings)
+    model = await _model(state, body.model)
+    if body.conversation_id:
+        conversation = await state.conversations.get_for(
+            user.user, body.conversation_id, messages=False
+        )
+        conversation_id = conversation.id
+    else:
+        conversation_id = await state.conversations.create(user.user, title=body.question)
+    job = Job(
+        id=uuid.uuid4().hex,
+        owner=user.user,
+        question=body.question,
+        datasource=parse_datasource(body.datasource).path,
+        conversation_id=conversation_id,
+        model=model,
+        time_range=body.time_range,
+    )
+    await enqueue(state, job, user.credentials)
+    await state.conversations.touch(user.user, conversation_id, body.question)
+    return InvestigationAccepted(
+        id=job.id,
+        status=job.status,
+        conversation_id=conversation_id,
+        links=Links(
+            self=f"/api/v1/investigations/{job.id}",
+            events=f"/api/v1/investigations/{job.id}/events",
+        ),
+    )
+
+
+async def enqueue(state: AppState, job: Job, credentials: Credentials | None) -> None:
+    """Store the job (and its sealed credentials), then queue its id for a worker."""
+    sealed = None
+    if credentials is not None and state.sealer is not None:
+        sealed = state.sealer.seal(credentials, context=job.id)
+    await state.store.create(job, sealed, state.settings.credentials_ttl_s)
+    try:
+        await asyncio.to_thread(state.celery.send_task, INVESTIGATE, args=[job.id])
+    except Exception as exc:
+        job.error = "the job could not be queued (the broker is unreachable)"
+        await state.store.transition(job, JobStatus.FAILED, (JobStatus.QUEUED,))
+        raise ServiceUnavailable(f"{job.error}: {type(exc).__name__}", retry_after_s=5) from exc
+
+
+async def _model(state: AppState, requested: str | None) -> str:
+    default = state.settings.model
+    if requested is None and default:
+        return default
+    models = await state.models()
+    if requested is None:
+        if not models:
+            raise ServiceUnavailable("no model is configured; set PERSAI_MODEL", retry_after_s=30)
+        return models[0]
+    if requested not in models:
+        raise UnknownModel(f"unknown model {requested!r}; available: {', '.join(models) or 'none'}")
+    return requested
+
+
+@router.get("/investigations", response_model=InvestigationPage)
+async def list_investigations(
+    user: CurrentUser, state: State, limit: Limit = 20, offset: Offset = 0
+) -> InvestigationPage:
+    """The caller's investigations, newest first."""
+    jobs, total = await state.store.list_for(user.user, offset=offset, limit=limit)
+    return InvestigationPage(items=jobs, total=total, limit=limit, offset=offset)
+
+
+@router.get("/investigations/{job_id}", response_model=Job)
+async def get_investigation(job_id: str, user: CurrentUser, state: State) -> Job:
+    """Status, steps (each tool call with what the model saw), answer, usage."""
+    return await state.store.get_for(user.user, job_id)
+
+
+@router.post("/investigations/{job_id}/cancel", response_model=Job)
+async def cancel(job_id: str, user: CurrentUser, state: State) -> Job:
+    """Cancel a queued or running investigation; cancelling a finished one changes nothing."""
+    job = await state.store.get_for(user.user, job_id)
+    if job.status.terminal:
+        return job
+    await state.store.request_cancel(job_id)
+    if job.status is JobStatus.QUEUED:
+        job.finished_at = utcnow()
+        if await state.store.transition(job, JobStatus.CANCELLED, (JobStatus.QUEUED,)):
+            await state.store.emit(job_id, "done", {"status": JobStatus.CANCELLED.value})
+    return await state.store.get_for(user.user, job_id)
+
+
+@router.get("/investigations/{job_id}/events", response_class=EventSourceResponse)
+async def events(
+    job_id: str,
+    user: CurrentUser,
+    state: State,
+    request: Request,
+    last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
+) -> EventSourceResponse:
+    """Server-Sent Events: the whole history first, then live; `Last-Event-ID` resumes."""
+    await state.store.get_for(user.user, job_id)
+    after = last_event_id or "0"
+    if after != "0" and not _EVENT_ID.fullmatch(after):
+        raise InvalidRequest("Last-Event-ID must be an event id such as 1732456789012-0")
+    return EventSourceResponse(_stream(state, job_id, after), ping=HEARTBEAT_S)
+
+
+async def _stream(state: AppState, job_id: str, after: str) -> AsyncIterator[ServerSentEvent]:
+    """The job's events after `after`, until `done`."""
+    while True:
+        batch = await state.store.read_events(job_id, after, block_ms=HEARTBEAT_S * 1000)
+        for event in batch:
+            after = event.id
+            yield ServerSentEvent(data=json.dumps(event.data), event=event.event, id=event.id)
+            if event.event == "done":
+                return
+        if not batch and await state.store.get(job_id) is None:
+            return
+
+
+@router.get("/conversations", response_model=list[ConversationSummary])
+async def list_conversations(
+    user: CurrentUser, state: State, limit: Limit = 20, offset: Offset = 0
+) -> list[ConversationSummary]:
+    found = await state.conversations.list_for(user.user, offset=offset, limit=limit)
+    return [ConversationSummary(id=c.id, title=c.title, created_at=c.created_at) for c in found]
+
+
+@router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
+async def get_conversation(
+    conversation_id: str, user: CurrentUser, state: State
+) -> ConversationDetail:
+    c = await state.conversations.get_for(user.user, conversation_id)
+    return ConversationDetail(id=c.id, title=c.title, created_at=c.created_at, messages=c.messages)
+
+
+@router.delete("/conversations/{conversation_id}", status_code=204)
+async def delete_conversation(conversation_id: str, user: CurrentUser, state: State) -> None:
+    await state.conversations.delete_for(user.user, conversation_id)

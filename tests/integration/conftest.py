@@ -1,0 +1,145 @@
+"""Real servers for the integration tests, started once per session on free loopback ports.
+
+Redis, Prometheus (backfilled with every incident scenario), the scripted model and a real
+Llama Stack in front of it are shared; PersAI's own API and worker processes are started per
+test by `persai_stack`, so each test sees fresh processes (and may kill them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from persai.config import Settings
+from persai.incidents import Incident, IncidentParams, generate_all, to_openmetrics
+from tests.support.llama_stack import LlamaStack, llama_stack, require_llama_stack
+from tests.support.persai import PersAIProcess, wait_for_worker
+from tests.support.prometheus import PrometheusServer
+from tests.support.redis import RedisServer
+from tests.support.scripted_model import ScriptedModel
+
+MODEL = "llm/scripted"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def incidents() -> dict[str, Incident]:
+    return {incident.scenario: incident for incident in generate_all(IncidentParams(seed=7))}
+
+
+@pytest.fixture(scope="session")
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, incidents: dict[str, Incident]
+) -> Iterator[PrometheusServer]:
+    server = PrometheusServer.start(
+        tmp_path_factory.mktemp("prometheus"), openmetrics=to_openmetrics(incidents.values())
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def scripted_model() -> Iterator[ScriptedModel]:
+    model = ScriptedModel()
+    model.start()
+    yield model
+    model.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, scripted_model: ScriptedModel
+) -> Iterator[LlamaStack]:
+    require_llama_stack()
+    directory = tmp_path_factory.mktemp("llama-stack")
+    settings = Settings(llm_base_url=scripted_model.base_url, stack_state_dir=directory)
+    with llama_stack(settings, directory) as running:
+        yield running
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class PersAIStack:
+    """PersAI's API and workers over the shared servers; stopped at the end of the test."""
+
+    env: dict[str, str]
+    directory: Path
+    api: PersAIProcess | None = None
+    workers: list[PersAIProcess] = field(default_factory=list)
+
+    def start_api(self) -> PersAIProcess:
+        self.api = PersAIProcess("api", self.env, self.directory / "api.log").wait_ready()
+        return self.api
+
+    def start_worker(self, *args: str) -> PersAIProcess:
+        index = len(self.workers)
+        worker = PersAIProcess("worker", self.env, self.directory / f"worker{index}.log", *args)
+        self.workers.append(worker)
+        return worker
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        assert self.api is not None
+        return httpx.Client(base_url=self.api.url, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    def logs(self) -> str:
+        parts = [p.log() for p in ([self.api] if self.api else []) + self.workers]
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        for process in [*self.workers, *([self.api] if self.api else [])]:
+            process.stop()
+
+
+@pytest.fixture
+def persai_env(
+    redis_server: RedisServer, prometheus: PrometheusServer, stack: LlamaStack
+) -> dict[str, str]:
+    """The environment of PersAI's processes: auth off, Prometheus as a direct datasource."""
+    return {
+        "PERSAI_REDIS_URL": redis_server.url,
+        "PERSAI_LLAMA_STACK_URL": stack.url,
+        "PERSAI_MODEL": MODEL,
+        "PERSAI_AUTH": "false",
+        "PERSAI_DATASOURCES": f"prom={prometheus.url}",
+        "PERSAI_LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture
+def persai_stack(persai_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., PersAIStack]]:
+    """Start PersAI (an API and N workers) with extra environment; everything stops after."""
+    started: list[PersAIStack] = []
+
+    def start(workers: int = 1, **extra_env: str) -> PersAIStack:
+        env = {**persai_env, **extra_env}
+        running = PersAIStack(env, tmp_path)
+        started.append(running)
+        running.start_api()
+        for _ in range(workers):
+            running.start_worker()
+        if workers:
+            wait_for_worker(running.api.url if running.api else "")
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+    if os.environ.get("PERSAI_TEST_SHOW_LOGS"):
+        for running in started:
+            print(running.logs())  # noqa: T201

@@ -1,0 +1,88 @@
+"""PersAI's own processes for integration tests: the API and workers, as `persai` runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from tests.support.ports import free_port, wait_for_port
+
+
+class PersAIProcess:
+    """`persai api` or `persai worker` in a subprocess, logging to a file."""
+
+    def __init__(self, kind: str, env: Mapping[str, str], log_path: Path, *args: str) -> None:
+        self.kind = kind
+        self.log_path = log_path
+        self.port = free_port() if kind == "api" else None
+        argv = [sys.executable, "-m", "persai.cli", kind, *args]
+        if self.port is not None:
+            argv += ["--port", str(self.port)]
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                argv, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    @property
+    def url(self) -> str:
+        assert self.port is not None
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout_s: float = 30.0) -> PersAIProcess:
+        if self.port is not None:
+            try:
+                wait_for_port(self.port, timeout_s)
+            except TimeoutError as exc:
+                raise RuntimeError(f"persai {self.kind} did not start:\n{self.log()}") from exc
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, signum: signal.Signals) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signum)
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        self.signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.process.wait()
+
+
+def wait_for_worker(api_url: str, timeout_s: float = 30.0) -> None:
+    """Until /readyz sees a worker heartbeat."""
+    deadline = time.monotonic() + timeout_s
+    body: object = None
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{api_url}/readyz", timeout=5).json()
+        assert isinstance(body, dict)
+        if body["checks"].get("worker", {}).get("ok"):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"no worker became ready: {body}")
+
+
+def wait_for_job(
+    client: httpx.Client, job_id: str, timeout_s: float = 60.0, *, until: tuple[str, ...] = ()
+) -> dict[str, object]:
+    """Poll the job until it is finished (or in one of `until`); returns its record."""
+    wanted = until or ("succeeded", "failed", "cancelled")
+    deadline = time.monotonic() + timeout_s
+    record: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        record = client.get(f"/api/v1/investigations/{job_id}").json()
+        if record.get("status") in wanted:
+            return record
+        time.sleep(0.1)
+    raise TimeoutError(f"job {job_id} still {record.get('status')} after {timeout_s} s: {record}")

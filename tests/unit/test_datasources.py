@@ -1,0 +1,61 @@
+import pytest
+
+from persai.config import Settings
+from persai.datasources import parse_datasource, resolve
+from persai.errors import InvalidRequest
+
+
+@pytest.mark.parametrize(
+    ("path", "project", "name"),
+    [
+        ("/proxy/globaldatasources/prom", None, "prom"),
+        ("/proxy/projects/shop/datasources/prometheus", "shop", "prometheus"),
+        ("/proxy/projects/shop/dashboards/checkout/datasources/prom-1", "shop", "prom-1"),
+        ("/proxy/projects/shop/datasources/prometheus/", "shop", "prometheus"),
+    ],
+)
+def test_valid_proxy_paths_name_their_datasource(path: str, project: str | None, name: str) -> None:
+    parsed = parse_datasource(path)
+    assert (parsed.project, parsed.name) == (project, name)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "http://evil.example/api",
+        "//evil.example/proxy/globaldatasources/prom",
+        "/proxy/globaldatasources/../../admin",
+        "/proxy/projects/shop/datasources/a..b",
+        "/proxy/globaldatasources/prom?x=1",
+        "/proxy/globaldatasources/prom#x",
+        "/proxy/globaldatasources/prom/api/v1/query",
+        "/proxy/globaldatasources/.hidden",
+        "/proxy/projects/shop/datasources",
+        "/proxy/globaldatasources/pr om",
+        "",
+        "/proxy/globaldatasources/" + "a" * 600,
+    ],
+)
+def test_anything_but_a_proxy_path_is_refused(path: str) -> None:
+    with pytest.raises(InvalidRequest, match="Perses proxy path"):
+        parse_datasource(path)
+
+
+def test_configured_datasource_goes_direct_without_the_users_token() -> None:
+    settings = Settings(datasources={"prom": "http://127.0.0.1:9090"}, auth=False)
+    endpoint = resolve(parse_datasource("/proxy/globaldatasources/prom"), settings)
+    assert endpoint.base_url == "http://127.0.0.1:9090"
+    assert not endpoint.via_perses
+
+
+def test_other_datasources_go_through_perses_proxy() -> None:
+    settings = Settings(perses_api_url="http://perses:8080", datasources={"prom": "http://p:9090"})
+    endpoint = resolve(parse_datasource("/proxy/projects/shop/datasources/prom"), settings)
+    assert endpoint.base_url == "http://perses:8080/proxy/projects/shop/datasources/prom"
+    assert endpoint.via_perses
+
+
+def test_unknown_datasource_without_perses_is_a_clear_error() -> None:
+    settings = Settings(datasources={"prom": "http://p:9090"}, auth=False)
+    with pytest.raises(InvalidRequest, match="configured datasources are: prom"):
+        resolve(parse_datasource("/proxy/globaldatasources/other"), settings)

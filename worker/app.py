@@ -1,0 +1,54 @@
+"""The Celery worker: a thin task that hands a job id to the process's engine."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_init, worker_shutdown
+
+from persai.config import Settings
+from persai.queue import INVESTIGATE, create_celery
+from persai.runtime import Engine
+
+log = logging.getLogger(__name__)
+
+
+def create_worker(settings: Settings) -> Celery:
+    """The Celery app of a worker process, with its investigation task and its engine."""
+    if not settings.redis_url:
+        raise ValueError("PERSAI_REDIS_URL is required")
+    app = create_celery(settings, settings.redis_url)
+    engine = Engine(settings, settings.redis_url)
+
+    @app.task(name=INVESTIGATE, ignore_result=True)  # type: ignore[untyped-decorator]
+    def investigate(job_id: str) -> None:
+        engine.run_job(job_id)
+
+    def start(**_: Any) -> None:
+        engine.start()
+
+    def stop(**_: Any) -> None:
+        engine.stop()
+
+    worker_init.connect(start, weak=False)
+    worker_shutdown.connect(stop, weak=False)
+    return app
+
+
+def run_worker(settings: Settings, *, concurrency: int | None = None) -> None:
+    """Run a worker in this process until it is told to stop (SIGTERM: warm shutdown)."""
+    app = create_worker(settings)
+    app.worker_main(
+        [
+            "worker",
+            "--pool=threads",
+            f"--concurrency={concurrency or settings.worker_concurrency}",
+            f"--loglevel={settings.log_level}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            f"--queues={app.conf.task_default_queue}",
+        ]
+    )
