@@ -18,6 +18,7 @@ from persai.agent.stack_config import (
     NoModelProvider,
     configured_providers,
     stack_environment,
+    tokenizer_cache,
     write_stack_config,
 )
 from persai.config import Settings
@@ -72,7 +73,11 @@ def _embedded_stack(children: ExitStack, settings: Settings, state_dir: Path) ->
     stack_dir = state_dir / "stack"
     settings = settings.model_copy(update={"stack_state_dir": stack_dir})
     config = write_stack_config(settings, stack_dir / "run.yaml", port=port)
-    env = {**stack_environment(settings), "LLAMA_STACK_LOGGING": "all=warning"}
+    env = {
+        **stack_environment(settings),
+        "LLAMA_STACK_LOGGING": "all=warning",
+        "TIKTOKEN_CACHE_DIR": str(tokenizer_cache(stack_dir / "tiktoken")),
+    }
     log.info("Llama Stack: starting on 127.0.0.1:%d with %s ...", port, ", ".join(providers))
     child = start_llama_stack(config, port, env, stack_dir / "llama-stack.log")
     children.callback(child.stop)

@@ -8,6 +8,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_init, worker_shutdown
 
+from persai.agent.llama import ModelGateway
 from persai.config import Settings
 from persai.queue import INVESTIGATE, create_celery
 from persai.runtime import Engine
@@ -15,12 +16,20 @@ from persai.runtime import Engine
 log = logging.getLogger(__name__)
 
 
-def create_worker(settings: Settings) -> Celery:
-    """The Celery app of a worker process, with its investigation task and its engine."""
+def create_worker(settings: Settings, *, gateway: ModelGateway | None = None) -> Celery:
+    """The Celery app of a worker process, with its investigation task and its engine.
+
+    `gateway` replaces the Llama Stack gateway (benchmarks use one that answers at once).
+    """
     if not settings.redis_url:
         raise ValueError("PERSAI_REDIS_URL is required")
     app = create_celery(settings, settings.redis_url)
-    engine = Engine(settings, settings.redis_url)
+    engine = Engine(
+        settings,
+        settings.redis_url,
+        requeue=lambda job_id: app.send_task(INVESTIGATE, args=[job_id]),
+        gateway=gateway,
+    )
 
     @app.task(name=INVESTIGATE, ignore_result=True)  # type: ignore[untyped-decorator]
     def investigate(job_id: str) -> None:
@@ -37,9 +46,11 @@ def create_worker(settings: Settings) -> Celery:
     return app
 
 
-def run_worker(settings: Settings, *, concurrency: int | None = None) -> None:
+def run_worker(
+    settings: Settings, *, concurrency: int | None = None, gateway: ModelGateway | None = None
+) -> None:
     """Run a worker in this process until it is told to stop (SIGTERM: warm shutdown)."""
-    app = create_worker(settings)
+    app = create_worker(settings, gateway=gateway)
     app.worker_main(
         [
             "worker",

@@ -18,6 +18,8 @@ persai:auth:{sha256}           cached verdict of Perses on a token
 PREFIX = "persai"
 CANCEL_CHANNEL = f"{PREFIX}:cancel"
 RUNNING = f"{PREFIX}:running"
+QUEUED = f"{PREFIX}:queued"
+REAPER = f"{PREFIX}:reaper"
 WORKERS = f"{PREFIX}:workers"
 
 
@@ -55,3 +57,11 @@ def conversation_messages(conversation_id: str) -> str:
 
 def user_conversations(owner: str) -> str:
     return f"{PREFIX}:user:{owner}:conversations"
+
+
+def user_active(owner: str) -> str:
+    return f"{PREFIX}:user:{owner}:active"
+
+
+def user_rate(owner: str, minute: int) -> str:
+    return f"{PREFIX}:user:{owner}:rate:{minute}"

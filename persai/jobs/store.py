@@ -23,18 +23,33 @@ from persai.jobs.models import Event, EventName, Job, JobStatus
 
 log = logging.getLogger(__name__)
 
-# KEYS: job hash, event stream. ARGV: new status, doc, event data, stream max length, allowed...
+# KEYS: job hash, event stream, queued set, running set, owner's active set.
+# ARGV: job id, new status, doc, event data, allowed current statuses...
+# The sets follow the status: they give the queue depth, the running jobs to watch for lost
+# workers, and each owner's number of unfinished jobs.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
+local allowed = false
 for i = 5, #ARGV do
-  if ARGV[i] == current then
-    redis.call('HSET', KEYS[1], 'status', ARGV[1], 'doc', ARGV[2])
-    return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*',
-                      'event', 'status', 'data', ARGV[3])
-  end
+  if ARGV[i] == current then allowed = true end
 end
-return false
+if not allowed then return false end
+local id, new = ARGV[1], ARGV[2]
+redis.call('HSET', KEYS[1], 'status', new, 'doc', ARGV[3])
+if new == 'queued' then
+  redis.call('SADD', KEYS[3], id)
+  redis.call('SREM', KEYS[4], id)
+  redis.call('SADD', KEYS[5], id)
+elseif new == 'running' then
+  redis.call('SREM', KEYS[3], id)
+  redis.call('SADD', KEYS[4], id)
+else
+  redis.call('SREM', KEYS[3], id)
+  redis.call('SREM', KEYS[4], id)
+  redis.call('SREM', KEYS[5], id)
+end
+return redis.call('XADD', KEYS[2], '*', 'event', 'status', 'data', ARGV[4])
 """
 
 
@@ -54,9 +69,8 @@ def _doc(job: Job) -> str:
 class JobStore:
     """Job records, per-user indexes and event streams, on one Redis."""
 
-    def __init__(self, redis: aioredis.Redis, *, max_events: int, retention_s: int) -> None:
+    def __init__(self, redis: aioredis.Redis, *, retention_s: int) -> None:
         self._redis = redis
-        self._max_events = max_events
         self._retention_s = retention_s
         self._transition = redis.register_script(_TRANSITION)
 
@@ -71,6 +85,8 @@ class JobStore:
             pipe.hset(keys.job(job.id), mapping={**status, "owner": job.owner, "doc": _doc(job)})
             pipe.xadd(keys.events(job.id), {"event": "status", "data": json.dumps(status)})
             pipe.zadd(keys.user_jobs(job.owner), {job.id: job.created_at.timestamp()})
+            pipe.sadd(keys.QUEUED, job.id)
+            pipe.sadd(keys.user_active(job.owner), job.id)
             if sealed_credentials is not None:
                 pipe.set(keys.credentials(job.id), sealed_credentials, ex=ttl_s)
             results = await pipe.execute()
@@ -109,9 +125,16 @@ class JobStore:
         """
         job.status = to
         data = json.dumps({"status": to.value, **event}, default=str)
-        argv = [to.value, _doc(job), data, self._max_events, *(s.value for s in allowed)]
+        argv = [job.id, to.value, _doc(job), data, *(s.value for s in allowed)]
+        names = [
+            keys.job(job.id),
+            keys.events(job.id),
+            keys.QUEUED,
+            keys.RUNNING,
+            keys.user_active(job.owner),
+        ]
         async with redis_errors():
-            entry = await self._transition(keys=[keys.job(job.id), keys.events(job.id)], args=argv)
+            entry = await self._transition(keys=names, args=argv)
         if entry and to.terminal:
             await self._expire(job)
         return bool(entry)
@@ -125,9 +148,7 @@ class JobStore:
         """Append an event to the job's stream; returns its id."""
         fields: dict[Any, Any] = {"event": event, "data": json.dumps(data, default=str)}
         async with redis_errors():
-            entry = await self._redis.xadd(
-                keys.events(job_id), fields, maxlen=self._max_events, approximate=True
-            )
+            entry = await self._redis.xadd(keys.events(job_id), fields)
         return str(entry)
 
     async def read_events(self, job_id: str, after: str, *, block_ms: int | None) -> list[Event]:
@@ -164,8 +185,48 @@ class JobStore:
     async def _expire(self, job: Job) -> None:
         """A finished job is kept for the retention period; its credentials go at once."""
         async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.credentials(job.id))
-            pipe.srem(keys.RUNNING, job.id)
+            pipe.delete(keys.credentials(job.id), keys.lease(job.id))
             for key in (keys.job(job.id), keys.events(job.id), keys.cancel(job.id)):
                 pipe.expire(key, self._retention_s)
             await pipe.execute()
+
+    # Admission
+
+    async def load(self, owner: str, minute: int) -> tuple[int, int, int]:
+        """(the owner's unfinished jobs, jobs waiting in the queue, the owner's submissions
+        this minute including this one)."""
+        rate = keys.user_rate(owner, minute)
+        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.scard(keys.user_active(owner))
+            pipe.scard(keys.QUEUED)
+            pipe.incr(rate)
+            pipe.expire(rate, 120)
+            active, queued, submitted, _ = await pipe.execute()
+        return int(active), int(queued), int(submitted)
+
+    # Leases: a running job's worker renews its lease; a job whose lease lapsed lost its worker.
+
+    async def hold(self, job_ids: Iterable[str], worker_id: str, ttl_s: float) -> None:
+        ids = list(job_ids)
+        if not ids:
+            return
+        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.set(keys.lease(job_id), worker_id, px=int(ttl_s * 1000))
+            await pipe.execute()
+
+    async def orphans(self) -> list[str]:
+        """Running jobs whose worker stopped renewing their lease."""
+        async with redis_errors():
+            running = cast(list[str], await self._redis.smembers(keys.RUNNING))
+            if not running:
+                return []
+            leases = await self._redis.mget([keys.lease(job_id) for job_id in running])
+        return [job_id for job_id, lease in zip(running, leases, strict=True) if lease is None]
+
+    async def reaper_lock(self, worker_id: str, ttl_s: float) -> bool:
+        """Whether this worker is the one to look for orphans now (one at a time)."""
+        async with redis_errors():
+            return bool(
+                await self._redis.set(keys.REAPER, worker_id, nx=True, px=int(ttl_s * 1000))
+            )

@@ -10,12 +10,13 @@ cannot enforce them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from persai.agent import Investigator
 from persai.agent.llama import ModelGateway
 from persai.agent.tools import ALL_TOOLS, Toolbox
 from persai.config import Settings
+from persai.errors import PersAIError
 from persai.jobs import ConversationStore, JobStore, keys
 from persai.runtime.credentials import CredentialsSource
 from persai.runtime.runner import JobRunner, Services
@@ -33,9 +35,21 @@ log = logging.getLogger(__name__)
 
 
 class Engine:
-    def __init__(self, settings: Settings, redis_url: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis_url: str,
+        *,
+        requeue: Callable[[str], None],
+        gateway: ModelGateway | None = None,
+    ) -> None:
+        """`requeue` sends a job id to the queue again (a job whose worker was lost);
+        `gateway` replaces the Llama Stack gateway (benchmarks measure PersAI's own path)."""
         self._settings = settings
         self._redis_url = redis_url
+        self._requeue = requeue
+        self._gateway = gateway
+        self._store: JobStore | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="persai-engine")
@@ -70,12 +84,10 @@ class Engine:
             timeout=httpx.Timeout(settings.tool_call_timeout_s, connect=5.0),
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
         )
-        gateway = ModelGateway(
+        gateway = self._gateway or ModelGateway(
             settings.llama_stack_url or "", timeout_s=settings.model_call_timeout_s
         )
-        store = JobStore(
-            redis, max_events=settings.max_events_per_job, retention_s=settings.job_retention_s
-        )
+        store = JobStore(redis, retention_s=settings.job_retention_s)
         services = Services(
             settings=settings,
             store=store,
@@ -86,11 +98,13 @@ class Engine:
             ),
             credentials=CredentialsSource(settings, store, http),
         )
-        self._runner = JobRunner(services)
+        self._runner = JobRunner(services, worker_id=self.worker_id)
+        self._store = store
         self._closers = [gateway.aclose(), http.aclose(), redis.aclose()]
         self._background = [
             asyncio.create_task(self._listen_for_cancels(redis)),
             asyncio.create_task(self._heartbeat(redis)),
+            asyncio.create_task(self._recover_orphans()),
         ]
 
     async def _close(self) -> None:
@@ -124,13 +138,37 @@ class Engine:
                             task.cancel()
             except (OSError, aioredis.RedisError) as exc:
                 log.warning("cancel listener lost Redis (%s); retrying", exc)
+                for job_id, task in list(self._tasks.items()):  # missed while away?
+                    with contextlib.suppress(PersAIError, aioredis.RedisError):
+                        if self._store and await self._store.cancel_requested(job_id):
+                            task.cancel()
                 await asyncio.sleep(1.0)
 
     async def _heartbeat(self, redis: aioredis.Redis) -> None:
-        """Tell readiness checks that a worker is alive, every few seconds."""
+        """Every few seconds: this worker is alive (for /readyz), and so are its jobs (leases)."""
+        assert self._store is not None
         while True:
             try:
                 await redis.hset(keys.WORKERS, self.worker_id, str(time.time()))
-            except (OSError, aioredis.RedisError) as exc:
+                await self._store.hold(
+                    self._tasks, self.worker_id, self._settings.heartbeat_timeout_s
+                )
+            except (PersAIError, aioredis.RedisError) as exc:
                 log.warning("heartbeat failed: %s", exc)
             await asyncio.sleep(self._settings.heartbeat_interval_s)
+
+    async def _recover_orphans(self) -> None:
+        """Jobs whose worker died (no lease renewal) are queued again, by one worker at a time."""
+        assert self._store is not None
+        assert self._runner is not None
+        interval_s = self._settings.heartbeat_interval_s
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                if not await self._store.reaper_lock(self.worker_id, interval_s):
+                    continue
+                for job_id in await self._store.orphans():
+                    if job_id not in self._tasks and await self._runner.recover(job_id):
+                        await asyncio.to_thread(self._requeue, job_id)
+            except (PersAIError, aioredis.RedisError) as exc:
+                log.warning("looking for orphaned jobs failed: %s", exc)

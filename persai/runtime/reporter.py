@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
-from persai.jobs import Job, JobStore, Step
+from persai.errors import PersAIError
+from persai.jobs import EventName, Job, JobStore, Step
 
 # Text deltas are batched: one event per this many seconds at most, so a model streaming
 # tokens one by one does not write one Redis entry per token.
 DELTA_FLUSH_S = 0.05
+# Events kept for the end of a job (answer, error, status, done) beyond the per-job limit.
+_RESERVED_EVENTS = 8
+
+
+class TooManyEvents(PersAIError):
+    error_type = "too_many_events"
 
 
 class JobReporter:
@@ -19,9 +27,10 @@ class JobReporter:
     saves the progress.
     """
 
-    def __init__(self, store: JobStore, job: Job) -> None:
+    def __init__(self, store: JobStore, job: Job, *, max_events: int) -> None:
         self._store = store
         self._job = job
+        self._events_left = max_events - _RESERVED_EVENTS
         self._pending: list[str] = []
         self._last_flush = 0.0
         self._lock = asyncio.Lock()
@@ -37,21 +46,19 @@ class JobReporter:
                 return
             text, self._pending = "".join(self._pending), []
             self._last_flush = time.monotonic()
-            await self._store.emit(self._job.id, "message_delta", {"text": text})
+            await self._emit("message_delta", {"text": text})
 
     async def tool_call(self, step: Step) -> None:
         await self.flush()
         await self._store.save(self._job)
-        await self._store.emit(
-            self._job.id,
+        await self._emit(
             "tool_call",
             {"call_id": step.call_id, "tool": step.tool, "arguments": step.arguments},
         )
 
     async def tool_result(self, step: Step) -> None:
         await self._store.save(self._job)
-        await self._store.emit(
-            self._job.id,
+        await self._emit(
             "tool_result",
             {
                 "call_id": step.call_id,
@@ -62,3 +69,12 @@ class JobReporter:
                 "duration_ms": step.duration_ms,
             },
         )
+
+    async def _emit(self, event: EventName, data: dict[str, Any]) -> None:
+        if self._events_left <= 0:
+            raise TooManyEvents(
+                "the investigation produced more events than the limit "
+                "(PERSAI_MAX_EVENTS_PER_JOB); it was stopped"
+            )
+        self._events_left -= 1
+        await self._store.emit(self._job.id, event, data)

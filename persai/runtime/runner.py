@@ -14,7 +14,7 @@ from persai.agent.tools import BearerSource, ToolContext, UpstreamAPI
 from persai.config import Settings
 from persai.datasources import parse_datasource, resolve
 from persai.errors import PersAIError
-from persai.jobs import ConversationStore, Job, JobStatus, JobStore, utcnow
+from persai.jobs import ConversationStore, Job, JobStatus, JobStore, Usage, utcnow
 from persai.logging import bound
 from persai.runtime.credentials import CredentialsSource
 from persai.runtime.reporter import JobReporter
@@ -22,6 +22,8 @@ from persai.runtime.reporter import JobReporter
 log = logging.getLogger(__name__)
 
 _STARTABLE = (JobStatus.QUEUED,)
+MAX_ATTEMPTS = 3
+"""A job whose worker was lost this many times fails instead of being retried again."""
 
 
 @dataclass
@@ -37,8 +39,9 @@ class Services:
 
 
 class JobRunner:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, worker_id: str) -> None:
         self._s = services
+        self._worker_id = worker_id
 
     async def run(self, job_id: str) -> None:
         """Run the job unless it is finished, cancelled or taken by another worker."""
@@ -54,10 +57,36 @@ class JobRunner:
                 await self._finish_cancelled_before_start(job)
                 return
             job.started_at, job.attempts = utcnow(), job.attempts + 1
-            if not await self._s.store.transition(job, JobStatus.RUNNING, _STARTABLE):
+            job.steps, job.usage = [], Usage()  # a retried job starts over
+            # the lease first: a running job without one looks orphaned to other workers
+            await self._s.store.hold(
+                [job_id], self._worker_id, self._s.settings.heartbeat_timeout_s
+            )
+            if not await self._s.store.transition(
+                job, JobStatus.RUNNING, _STARTABLE, attempt=job.attempts
+            ):
                 log.info("job was taken or changed meanwhile; leaving it")
                 return
             await self._investigate(job)
+
+    async def recover(self, job_id: str) -> bool:
+        """A running job lost its worker: queue it again (True), or fail it after MAX_ATTEMPTS."""
+        with bound(job=job_id):
+            job = await self._s.store.get(job_id)
+            if job is None or job.status is not JobStatus.RUNNING:
+                return False
+            if job.attempts >= MAX_ATTEMPTS:
+                job.error = f"the worker running it was lost {job.attempts} times"
+                job.finished_at = utcnow()
+                if await self._s.store.transition(job, JobStatus.FAILED, (JobStatus.RUNNING,)):
+                    await self._s.store.emit(job.id, "error", {"message": job.error})
+                    await self._s.store.emit(job.id, "done", {"status": JobStatus.FAILED.value})
+                return False
+            log.warning("the worker running this job was lost; queueing it again")
+            reason = "the worker running it was lost; starting over"
+            return await self._s.store.transition(
+                job, JobStatus.QUEUED, (JobStatus.RUNNING,), reason=reason
+            )
 
     async def _finish_cancelled_before_start(self, job: Job) -> None:
         job.finished_at = utcnow()
@@ -66,7 +95,7 @@ class JobRunner:
 
     async def _investigate(self, job: Job) -> None:
         settings = self._s.settings
-        reporter = JobReporter(self._s.store, job)
+        reporter = JobReporter(self._s.store, job, max_events=settings.max_events_per_job)
         progress = Progress(steps=job.steps, usage=job.usage)
         started = time.monotonic()
         try:

@@ -1,5 +1,5 @@
 """The HTTP API: FastAPI app factory, routes, authentication."""
 
-from persai.server.app import create_app
+from persai.server.app import create_app, from_environment
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "from_environment"]

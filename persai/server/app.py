@@ -15,6 +15,7 @@ from persai.config import Settings
 from persai.credentials import Sealer
 from persai.errors import install
 from persai.jobs import ConversationStore, JobStore
+from persai.logging import setup_logging
 from persai.queue import create_celery
 from persai.server import investigations, ops
 from persai.server.auth import Authenticator
@@ -62,6 +63,13 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def from_environment() -> FastAPI:
+    """The app, configured from the environment (for `uvicorn --factory`)."""
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
 def _open_state(settings: Settings) -> AppState:
     assert settings.redis_url is not None
     redis = aioredis.from_url(
@@ -79,9 +87,7 @@ def _open_state(settings: Settings) -> AppState:
     return AppState(
         settings=settings,
         redis=redis,
-        store=JobStore(
-            redis, max_events=settings.max_events_per_job, retention_s=settings.job_retention_s
-        ),
+        store=JobStore(redis, retention_s=settings.job_retention_s),
         conversations=ConversationStore(redis),
         celery=create_celery(settings, settings.redis_url),
         http=http,

@@ -26,6 +26,7 @@ from persai.server.schemas import (
     InvestigationPage,
     InvestigationRequest,
     Links,
+    ModelList,
 )
 from persai.server.state import AppState
 
@@ -104,6 +105,13 @@ async def _model(state: AppState, requested: str | None) -> str:
     if requested not in models:
         raise UnknownModel(f"unknown model {requested!r}; available: {', '.join(models) or 'none'}")
     return requested
+
+
+@router.get("/models", response_model=ModelList)
+async def list_models(user: CurrentUser, state: State) -> ModelList:
+    """The models a caller may choose (`model` of a submission), and the default one."""
+    models = await state.models()
+    return ModelList(models=models, default=state.settings.model or next(iter(models), None))
 
 
 @router.get("/investigations", response_model=InvestigationPage)

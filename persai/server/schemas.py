@@ -45,6 +45,11 @@ class InvestigationPage(BaseModel):
     offset: int
 
 
+class ModelList(BaseModel):
+    models: list[str]
+    default: str | None
+
+
 class ConversationSummary(BaseModel):
     id: str
     title: str

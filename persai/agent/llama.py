@@ -1,0 +1,287 @@
+"""The model gateway: one streamed Responses API turn against Llama Stack, in neutral types.
+
+This is the only module that imports `llama_stack_client`. Errors are mapped here:
+
+- Llama Stack unreachable                 -> ModelUnavailable
+- a model the stack does not serve        -> UnknownModel
+- the provider failing (429, 5xx, stream  -> retried with bounded exponential backoff while
+  `response.failed`), or a call too slow     nothing was streamed yet, then ModelProviderError
+
+Llama Stack 0.7.3 retries the upstream call itself (twice) and reports an upstream failure inside
+a 200 stream as a `response.failed` event (`code: server_error`, the provider's message), so the
+upstream HTTP status reaches us only as that message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llama_stack_client import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AsyncLlamaStackClient,
+)
+
+from persai.errors import ModelProviderError, ModelUnavailable, UnknownModel
+
+__all__ = [
+    "AssistantMessage",
+    "Message",
+    "ModelGateway",
+    "ModelTurn",
+    "ToolCall",
+    "ToolResult",
+    "ToolSpec",
+    "UserMessage",
+]
+
+logger = logging.getLogger(__name__)
+
+_MAX_BACKOFF_S = 10.0
+_RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+
+
+@dataclass(frozen=True, slots=True)
+class UserMessage:
+    """A question (or follow-up) from the user."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantMessage:
+    """An earlier answer of the model."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call of the model; `arguments` is the JSON text it wrote (maybe not JSON)."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """What a tool returned for the call `call_id`, as text for the model."""
+
+    call_id: str
+    output: str
+
+
+Message = UserMessage | AssistantMessage | ToolCall | ToolResult
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool the model may call: its name, a description it reads, a JSON schema."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ModelTurn:
+    """One model turn: its text, the tools it called, and the tokens it used."""
+
+    text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class _TurnFailed(Exception):
+    """The stack answered, but the turn failed (`response.failed`, an error event or status)."""
+
+    def __init__(self, detail: str, *, retryable: bool, status: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail, self.retryable, self.status = detail, retryable, status
+
+
+def _input_item(message: Message) -> dict[str, Any]:
+    """A Responses API input item for a message."""
+    match message:
+        case UserMessage(text=text):
+            return {"type": "message", "role": "user", "content": text}
+        case AssistantMessage(text=text):
+            return {"type": "message", "role": "assistant", "content": text}
+        case ToolCall(call_id=call_id, name=name, arguments=arguments):
+            return {
+                "type": "function_call",
+                "call_id": call_id,
+                "name": name,
+                "arguments": arguments,
+            }
+        case ToolResult(call_id=call_id, output=output):
+            return {"type": "function_call_output", "call_id": call_id, "output": output}
+
+
+def _tool_param(tool: ToolSpec) -> dict[str, Any]:
+    """A Responses API function tool."""
+    return {
+        "type": "function",
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": tool.parameters,
+    }
+
+
+class ModelGateway:
+    """Model turns through Llama Stack's Responses API, with retries and PersAI's errors."""
+
+    def __init__(
+        self, base_url: str, *, timeout_s: float, max_retries: int = 3, backoff_s: float = 0.5
+    ) -> None:
+        self.base_url = base_url
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self._client = AsyncLlamaStackClient(base_url=base_url, timeout=timeout_s, max_retries=0)
+
+    async def stream_turn(
+        self,
+        *,
+        model: str,
+        instructions: str,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        on_text: Callable[[str], Awaitable[None]],
+    ) -> ModelTurn:
+        """Run one turn, passing text deltas to `on_text` as they arrive.
+
+        `tools=[]` asks for an answer without tools. Retries 429/5xx and failed responses
+        while nothing was streamed yet (at most `max_retries` times).
+        """
+        request: dict[str, Any] = {
+            "model": model,
+            "instructions": instructions,
+            "input": [_input_item(m) for m in messages],
+            "stream": True,
+            "store": False,
+        }
+        if tools:
+            request["tools"] = [_tool_param(t) for t in tools]
+        for attempt in range(self.max_retries + 1):
+            turn = ModelTurn()
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    await self._attempt(request, turn, on_text)
+                return turn
+            except _TurnFailed as failure:
+                if await self._is_unknown(model, failure):
+                    raise UnknownModel(f"model {model!r} is not served by Llama Stack") from failure
+                streamed = bool(turn.text or turn.tool_calls)
+                if not failure.retryable or streamed or attempt == self.max_retries:
+                    raise _provider_error(model, failure, attempt + 1) from failure
+                delay = min(self.backoff_s * 2**attempt, _MAX_BACKOFF_S)
+                logger.warning(
+                    "model %s failed (%s), retry %d/%d in %.1f s",
+                    model, failure.detail, attempt + 1, self.max_retries, delay,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+            except TimeoutError as exc:
+                message = f"model {model} did not answer within {self.timeout_s:g} s"
+                raise ModelProviderError(message) from exc
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _attempt(
+        self,
+        request: dict[str, Any],
+        turn: ModelTurn,
+        on_text: Callable[[str], Awaitable[None]],
+    ) -> None:
+        """One streamed call, filling `turn`; raises _TurnFailed or PersAI's errors."""
+        try:
+            stream = await self._client.responses.create(**request)
+            async with stream:
+                async for event in stream:
+                    await self._handle(event, turn, on_text)
+        except APITimeoutError as exc:
+            raise TimeoutError(str(exc)) from exc
+        except APIConnectionError as exc:
+            raise ModelUnavailable(f"Llama Stack at {self.base_url} is unreachable") from exc
+        except APIStatusError as exc:
+            retryable = exc.status_code in _RETRYABLE_STATUS
+            raise _TurnFailed(_detail(exc), retryable=retryable, status=exc.status_code) from exc
+        except APIError as exc:  # an `error` event inside the stream
+            raise _TurnFailed(exc.message, retryable=True) from exc
+
+    @staticmethod
+    async def _handle(
+        event: Any, turn: ModelTurn, on_text: Callable[[str], Awaitable[None]]
+    ) -> None:
+        """Fold one stream event into the turn."""
+        kind = event.type
+        if kind == "response.output_text.delta":
+            turn.text += event.delta
+            await on_text(event.delta)
+        elif kind == "response.output_item.done" and event.item.type == "function_call":
+            item = event.item
+            turn.tool_calls.append(ToolCall(item.call_id, item.name, item.arguments))
+        elif kind in ("response.completed", "response.incomplete"):
+            usage = event.response.usage
+            if usage is not None:
+                turn.input_tokens, turn.output_tokens = usage.input_tokens, usage.output_tokens
+            if kind == "response.incomplete":
+                logger.warning("model turn incomplete: %s", event.response.incomplete_details)
+        elif kind == "response.failed":
+            error = event.response.error
+            detail = f"{error.code}: {error.message}" if error else "response failed"
+            raise _TurnFailed(detail, retryable=True)
+
+    async def _is_unknown(self, model: str, failure: _TurnFailed) -> bool:
+        """Whether a failure says the model is not found and the stack indeed lacks it."""
+        if failure.status not in (400, 404) and "not found" not in failure.detail.lower():
+            return False
+        try:
+            return model not in await self.list_models()
+        except ModelUnavailable:
+            return False
+
+    async def list_models(self) -> list[str]:
+        """Ids of the LLMs the stack serves (`provider_id/provider_model_id`)."""
+        try:
+            models = await self._client.models.list()
+        except APIConnectionError as exc:
+            raise ModelUnavailable(f"Llama Stack at {self.base_url} is unreachable") from exc
+        return [m.id for m in models if (m.custom_metadata or {}).get("model_type", "llm") == "llm"]
+
+    async def ping(self) -> None:
+        """Raise ModelUnavailable unless the stack answers its health check."""
+        try:
+            await self._client.inspect.health()
+        except (APIConnectionError, APIStatusError) as exc:
+            raise ModelUnavailable(f"Llama Stack at {self.base_url} is unreachable") from exc
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._client.close()
+
+
+def _provider_error(model: str, failure: _TurnFailed, attempts: int) -> ModelProviderError:
+    """The error for a provider that kept failing, naming provider, model and status."""
+    provider = model.split("/", 1)[0] if "/" in model else "unknown provider"
+    status = f"HTTP {failure.status}: " if failure.status else ""
+    return ModelProviderError(
+        f"model provider {provider!r} failed for model {model!r} after {attempts} "
+        f"attempt(s): {status}{failure.detail}"
+    )
+
+
+def _detail(exc: APIStatusError) -> str:
+    """The stack's error message, without the body dump of the SDK's text."""
+    body = exc.body
+    if isinstance(body, dict):
+        detail = body.get("detail") or body.get("error") or body
+        return str(detail)
+    return exc.message
