@@ -26,6 +26,7 @@ from persai.agent import Investigator
 from persai.agent.llama import ModelGateway
 from persai.agent.tools import ALL_TOOLS, Toolbox
 from persai.config import Settings
+from persai.credentials import cookieless_jar
 from persai.errors import PersAIError
 from persai.jobs import ConversationStore, JobStore, keys
 from persai.runtime.credentials import CredentialsSource
@@ -80,7 +81,9 @@ class Engine:
     async def _open(self) -> None:
         settings = self._settings
         redis = aioredis.from_url(self._redis_url, decode_responses=True)
+        # no cookies kept: Perses prefers cookies to the bearer token of the user at hand
         http = httpx.AsyncClient(
+            cookies=cookieless_jar(),
             timeout=httpx.Timeout(settings.tool_call_timeout_s, connect=5.0),
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
         )

@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from persai.agent.llama import ModelGateway
 from persai.config import Settings
-from persai.credentials import Sealer
+from persai.credentials import Sealer, cookieless_jar
 from persai.errors import install
 from persai.jobs import ConversationStore, JobStore
 from persai.logging import setup_logging
@@ -78,7 +78,8 @@ def _open_state(settings: Settings) -> AppState:
         socket_connect_timeout=2.0,
         health_check_interval=30,
     )
-    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
+    # no cookies kept: Perses prefers cookies to the bearer token of the user at hand
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), cookies=cookieless_jar())
     validator = None
     if settings.auth and settings.perses_api_url is not None:
         validator = TokenValidator(

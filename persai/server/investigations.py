@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -14,7 +15,13 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from persai.credentials import Credentials
 from persai.datasources import parse_datasource, resolve
-from persai.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable, UnknownModel
+from persai.errors import (
+    InvalidRequest,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TooManyRequests,
+    UnknownModel,
+)
 from persai.jobs import Job, JobStatus, utcnow
 from persai.queue import INVESTIGATE
 from persai.server.deps import CurrentUser, Limit, Offset, State
@@ -49,6 +56,7 @@ async def submit(
             f"the question is longer than {settings.question_max_chars} characters"
         )
     resolve(parse_datasource(body.datasource), settings)
+    await admit(state, user.user)
     model = await _model(state, body.model)
     if body.conversation_id:
         conversation = await state.conversations.get_for(
@@ -77,6 +85,29 @@ async def submit(
             events=f"/api/v1/investigations/{job.id}/events",
         ),
     )
+
+
+async def admit(state: AppState, owner: str) -> None:
+    """Refuse a submission past the owner's limits (429) or the queue's capacity (503)."""
+    settings = state.settings
+    now = time.time()
+    active, queued, submitted = await state.store.load(owner, int(now // 60))
+    if submitted > settings.submissions_per_minute:
+        raise TooManyRequests(
+            f"more than {settings.submissions_per_minute} submissions in a minute",
+            retry_after_s=max(1, 60 - int(now % 60)),
+        )
+    if active >= settings.max_running_per_user:
+        raise TooManyRequests(
+            f"you have {active} unfinished investigations (the limit is "
+            f"{settings.max_running_per_user}); wait for one to finish or cancel one",
+            retry_after_s=5,
+        )
+    if queued >= settings.max_queue_depth:
+        raise ServiceUnavailable(
+            f"the queue is full ({queued} investigations waiting); try again shortly",
+            retry_after_s=10,
+        )
 
 
 async def enqueue(state: AppState, job: Job, credentials: Credentials | None) -> None:

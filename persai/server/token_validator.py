@@ -1,0 +1,315 @@
+"""Checking Perses tokens for the API, with the verdicts cached in Redis.
+
+A cookie client is trusted when Perses accepts its refresh token (`POST /api/auth/refresh`); a
+bearer client when `GET /api/v1/user/whoami` accepts its access token. Identity is what Perses
+confirmed: the `sub` of the access token Perses returned, or the user whoami named; a client
+token that names somebody else is refused.
+
+Redis layout (no token is ever stored, only its SHA-256):
+    persai:auth:<sha256>        JSON verdict {"user": ...} or {"error": ...}, with a TTL
+    persai:auth:<sha256>:lock   the holder's random nonce, SET NX PX while Perses is being asked
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from redis.exceptions import RedisError
+
+from persai.errors import PersesUnavailable, StoreUnavailable, Unauthenticated, UpstreamError
+
+__all__ = [
+    "KEY_PREFIX",
+    "MAX_TOKEN_BYTES",
+    "TokenClaims",
+    "TokenValidator",
+    "Verdict",
+    "parse_token",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_TOKEN_BYTES = 8192
+KEY_PREFIX = "persai:auth:"
+_HS512_SIGNATURE_BYTES = 64
+_CLOCK_SKEW_S = 60.0  # tolerance for `nbf` between Perses's clock and ours
+_REJECTION_TTL_S = 60.0  # how long a refused token is remembered
+_POLL_S = 0.02  # how often a process waiting on another one's Perses call looks for its verdict
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+_RELEASE_LOCK = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+)
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """What a JWT claims about itself (unverified: only Perses can check the signature)."""
+
+    subject: str
+    expires_at: float
+    """`exp`, seconds since the epoch."""
+
+
+class Verdict(BaseModel):
+    """Perses accepted the token(s): who the caller is, and until when the token is good."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user: str
+    expires_at: AwareDatetime
+
+
+def _segment(part: str, what: str, name: str) -> bytes:
+    if not _BASE64URL.fullmatch(part) or len(part) % 4 == 1:
+        raise Unauthenticated(f"the {what} is not a JWT: its {name} is not base64url")
+    try:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    except binascii.Error as exc:
+        raise Unauthenticated(f"the {what} is not a JWT: its {name} is not base64url") from exc
+
+
+def _json_object(raw: bytes, what: str, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise Unauthenticated(f"the {what} is not a JWT: its {name} is not JSON") from exc
+    if not isinstance(value, dict):
+        raise Unauthenticated(f"the {what} is not a JWT: its {name} is not a JSON object")
+    return value
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def parse_token(token: str, *, what: str = "access token", now: float | None = None) -> TokenClaims:
+    """Read a Perses JWT strictly, without trusting it: Unauthenticated for anything odd.
+
+    Exactly three base64url parts, JSON objects for header and payload, `alg` HS512, an
+    HS512-sized signature, a `sub`, an `exp` in the future and no `nbf` in the future. The
+    messages never contain the token.
+    """
+    if len(token) > MAX_TOKEN_BYTES:
+        raise Unauthenticated(f"the {what} is longer than {MAX_TOKEN_BYTES} bytes")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise Unauthenticated(f"the {what} must have 3 dot-separated parts, not {len(parts)}")
+    header = _json_object(_segment(parts[0], what, "header"), what, "header")
+    payload = _json_object(_segment(parts[1], what, "payload"), what, "payload")
+    if header.get("alg") != "HS512":
+        raise Unauthenticated(f"the {what} must be signed with HS512 as Perses signs its tokens")
+    if len(_segment(parts[2], what, "signature")) != _HS512_SIGNATURE_BYTES:
+        raise Unauthenticated(f"the {what} does not carry an HS512 signature")
+    return _claims(payload, what, time.time() if now is None else now)
+
+
+def _claims(payload: dict[str, Any], what: str, now: float) -> TokenClaims:
+    subject, exp, nbf = payload.get("sub"), _number(payload.get("exp")), payload.get("nbf")
+    if not isinstance(subject, str) or not subject:
+        raise Unauthenticated(f"the {what} names no user (sub)")
+    if exp is None:
+        raise Unauthenticated(f"the {what} has no expiry (exp)")
+    if exp <= now:
+        raise Unauthenticated(f"the {what} has expired")
+    if nbf is not None and (_number(nbf) is None or float(nbf) > now + _CLOCK_SKEW_S):
+        raise Unauthenticated(f"the {what} is not valid yet (nbf)")
+    return TokenClaims(subject=subject, expires_at=exp)
+
+
+def _cache_key(*parts: str) -> str:
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return KEY_PREFIX + digest
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """What Perses said: a user, or why the token was refused (a message without the token)."""
+
+    user: str | None = None
+    error: str | None = None
+
+
+Ask = Callable[[], Awaitable[_Decision]]
+
+
+class TokenValidator:
+    """Perses-backed token checks with verdicts cached in Redis and one Perses call per token.
+
+    Concurrent checks of one token share one Perses call: within a process through a shared
+    task, across processes through a short Redis lock whose holder's verdict the others wait for
+    (a holder that dies leaves the lock to expire, and the next waiter asks Perses itself).
+    """
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        http: httpx.AsyncClient,
+        perses_api_url: str,
+        cache_ttl_s: int,
+        *,
+        lock_ttl_s: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = redis
+        self._http = http
+        self._perses = str(perses_api_url).rstrip("/")
+        self._cache_ttl_s = cache_ttl_s
+        self._lock_ttl_ms = int(lock_ttl_s * 1000)
+        self._clock = clock
+        self._inflight: dict[str, asyncio.Future[_Decision]] = {}
+
+    async def validate_cookie(self, access_token: str, refresh_token: str) -> Verdict:
+        """Trust the cookies when Perses accepts the refresh token and returns an access token
+        for the same user as the one the client sent."""
+        now = self._clock()
+        claims = parse_token(access_token, now=now)
+        refresh_claims = parse_token(refresh_token, what="refresh token", now=now)
+        expires_at = min(claims.expires_at, refresh_claims.expires_at)
+
+        async def ask() -> _Decision:
+            return await self._ask_refresh(refresh_token, claims.subject)
+
+        user = await self._decide(
+            _cache_key("cookie", access_token, refresh_token), ask, expires_at
+        )
+        return Verdict(user=user, expires_at=datetime.fromtimestamp(claims.expires_at, UTC))
+
+    async def validate_bearer(self, access_token: str) -> Verdict:
+        """Trust a bearer token when Perses's whoami accepts it; the user is whoami's answer."""
+        claims = parse_token(access_token, now=self._clock())
+
+        async def ask() -> _Decision:
+            return await self._ask_whoami(access_token, claims.subject)
+
+        key = _cache_key("bearer", access_token)
+        user = await self._decide(key, ask, claims.expires_at)
+        return Verdict(user=user, expires_at=datetime.fromtimestamp(claims.expires_at, UTC))
+
+    # The cache and single flight -----------------------------------------------------------
+
+    async def _decide(self, key: str, ask: Ask, expires_at: float) -> str:
+        try:
+            decision = await self._read(key)
+            if decision is None:
+                decision = await self._shared(key, ask, expires_at)
+        except RedisError as exc:
+            raise StoreUnavailable(f"Redis is unavailable ({type(exc).__name__})") from exc
+        if decision.user is None:
+            raise Unauthenticated(decision.error or "Perses did not accept the token")
+        return decision.user
+
+    async def _shared(self, key: str, ask: Ask, expires_at: float) -> _Decision:
+        future = self._inflight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._decide_once(key, ask, expires_at))
+            self._inflight[key] = future
+            future.add_done_callback(lambda done: self._forget(key, done))
+        return await asyncio.shield(future)
+
+    def _forget(self, key: str, done: asyncio.Future[_Decision]) -> None:
+        self._inflight.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here so that nobody waiting is not an error
+
+    async def _decide_once(self, key: str, ask: Ask, expires_at: float) -> _Decision:
+        lock_key, nonce = f"{key}:lock", secrets.token_hex(16)
+        deadline = time.monotonic() + 2 * self._lock_ttl_ms / 1000
+        while True:
+            if await self._redis.set(lock_key, nonce, nx=True, px=self._lock_ttl_ms):
+                try:
+                    return await self._ask_and_store(key, ask, expires_at)
+                finally:
+                    await self._redis.eval(_RELEASE_LOCK, 1, lock_key, nonce)
+            await asyncio.sleep(_POLL_S)
+            decision = await self._read(key)
+            if decision is not None:
+                return decision
+            if time.monotonic() > deadline:
+                logger.warning("gave up waiting for another process's Perses token check")
+                return await self._ask_and_store(key, ask, expires_at)
+
+    async def _ask_and_store(self, key: str, ask: Ask, expires_at: float) -> _Decision:
+        decision = await ask()
+        ttl_s = min(float(self._cache_ttl_s), expires_at - self._clock())
+        if decision.user is None:
+            ttl_s = min(ttl_s, _REJECTION_TTL_S)
+        if ttl_s * 1000 >= 1:
+            value = {"user": decision.user} if decision.user else {"error": decision.error}
+            await self._redis.set(key, json.dumps(value), px=int(ttl_s * 1000))
+        return decision
+
+    async def _read(self, key: str) -> _Decision | None:
+        raw = await self._redis.get(key)
+        if raw is None:
+            return None
+        value = json.loads(raw)
+        return _Decision(user=value.get("user"), error=value.get("error"))
+
+    # Asking Perses ---------------------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        request = self._http.build_request(method, f"{self._perses}{path}", **kwargs)
+        # Perses prefers cookies to the Authorization header and the refresh cookie to the
+        # body: a cookie the shared client kept from another user's answer must never go out.
+        request.headers.pop("cookie", None)
+        try:
+            response = await self._http.send(request)
+        except httpx.HTTPError as exc:
+            raise PersesUnavailable(f"Perses cannot be reached ({type(exc).__name__})") from exc
+        if response.status_code >= 500:
+            raise PersesUnavailable(f"Perses answered HTTP {response.status_code}")
+        return response
+
+    async def _ask_refresh(self, refresh_token: str, subject: str) -> _Decision:
+        response = await self._send(
+            "POST", "/api/auth/refresh", json={"refresh_token": refresh_token}
+        )
+        if response.status_code in (400, 401):
+            return _Decision(error="Perses did not accept the refresh token: sign in again")
+        try:
+            returned = str(_ok_json(response)["access_token"])
+            confirmed = parse_token(returned, what="access token Perses returned").subject
+        except (ValueError, KeyError, TypeError, Unauthenticated) as exc:
+            raise UpstreamError("Perses answered the token refresh with something odd") from exc
+        return _confirm(confirmed, subject)
+
+    async def _ask_whoami(self, access_token: str, subject: str) -> _Decision:
+        headers = {"Authorization": f"Bearer {access_token}"}
+        response = await self._send("GET", "/api/v1/user/whoami", headers=headers)
+        if response.status_code in (400, 401):
+            return _Decision(error="Perses did not accept the access token")
+        try:
+            confirmed = _ok_json(response)["metadata"]["name"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UpstreamError("Perses answered whoami with something odd") from exc
+        if not isinstance(confirmed, str) or not confirmed:
+            raise UpstreamError("Perses answered whoami without a user name")
+        return _confirm(confirmed, subject)
+
+
+def _ok_json(response: httpx.Response) -> Any:
+    if response.status_code != 200:
+        raise ValueError(f"HTTP {response.status_code}")
+    return response.json()
+
+
+def _confirm(confirmed: str, claimed: str) -> _Decision:
+    if confirmed != claimed:
+        logger.warning("refused a token whose payload names another user than Perses confirmed")
+        return _Decision(error="the access token names another user than Perses confirmed")
+    return _Decision(user=confirmed)

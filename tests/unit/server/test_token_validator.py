@@ -1,0 +1,342 @@
+"""TokenValidator against the Perses stand-in, with verdicts cached in fakeredis."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import fakeredis
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from persai.credentials import cookieless_jar
+from persai.errors import PersesUnavailable, StoreUnavailable, Unauthenticated
+from persai.server.token_validator import KEY_PREFIX, TokenValidator, parse_token
+from tests.support.perses import PersesStandin, Tokens, forge_token
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def perses() -> Iterator[PersesStandin]:
+    standin = PersesStandin()
+    standin.add_user("alice", "alice-password", projects={"shop"})
+    standin.add_user("bob", "bob-password")
+    with standin:
+        yield standin
+
+
+@pytest.fixture
+def redis_server() -> fakeredis.FakeServer:
+    return fakeredis.FakeServer()
+
+
+@pytest.fixture
+async def redis(redis_server: fakeredis.FakeServer) -> AsyncIterator[aioredis.Redis]:
+    client = fakeredis.FakeAsyncRedis(server=redis_server)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5) as client:
+        yield client
+
+
+@pytest.fixture
+def validator(
+    redis: aioredis.Redis, http: httpx.AsyncClient, perses: PersesStandin
+) -> TokenValidator:
+    return TokenValidator(redis, http, perses.base_url, cache_ttl_s=3600)
+
+
+@pytest.fixture
+def alice(perses: PersesStandin) -> Tokens:
+    return perses.issue_tokens("alice")
+
+
+async def test_cookie_session_is_trusted_for_the_user_perses_confirms(
+    validator: TokenValidator, perses: PersesStandin, alice: Tokens
+) -> None:
+    verdict = await validator.validate_cookie(alice.access_token, alice.refresh_token)
+
+    assert verdict.user == "alice"
+    exp = parse_token(alice.access_token).expires_at
+    assert verdict.expires_at.timestamp() == exp
+    assert perses.count("refresh") == 1
+
+
+async def test_bearer_token_is_checked_with_whoami(
+    validator: TokenValidator, perses: PersesStandin, alice: Tokens
+) -> None:
+    verdict = await validator.validate_bearer(alice.access_token)
+
+    assert verdict.user == "alice"
+    assert (perses.count("whoami"), perses.count("refresh")) == (1, 0)
+
+
+async def test_bearer_token_perses_rejects_is_unauthenticated(
+    validator: TokenValidator, perses: PersesStandin
+) -> None:
+    # Well-formed, unexpired, but not signed by this Perses.
+    forged = forge_token({"sub": "alice", "exp": time.time() + 600})
+
+    with pytest.raises(Unauthenticated, match="did not accept the access token"):
+        await validator.validate_bearer(forged)
+    assert perses.count("whoami") == 1
+
+
+def _bad_tokens() -> dict[str, tuple[str, str]]:
+    future = time.time() + 600
+    good = forge_token({"sub": "alice", "exp": future})
+    head, body, sig = good.split(".")
+    return {
+        "two segments": (f"{head}.{body}", "3 dot-separated parts, not 2"),
+        "four segments": (f"{good}.{sig}", "3 dot-separated parts, not 4"),
+        "bad base64": (f"{head}.{body[:-2]}*!.{sig}", "payload is not base64url"),
+        "non-JSON payload": (forge_token("not json {"), "payload is not JSON"),
+        "JSON list payload": (forge_token('["alice"]'), "payload is not a JSON object"),
+        "alg none": (
+            forge_token({"sub": "alice", "exp": future}, header={"alg": "none"}, signature=b""),
+            "must be signed with HS512",
+        ),
+        "alg HS256": (
+            forge_token({"sub": "alice", "exp": future}, header={"alg": "HS256"}),
+            "must be signed with HS512",
+        ),
+        "short signature": (
+            forge_token({"sub": "alice", "exp": future}, signature=b"x" * 32),
+            "does not carry an HS512 signature",
+        ),
+        "expired": (forge_token({"sub": "alice", "exp": time.time() - 1}), "has expired"),
+        "no exp": (forge_token({"sub": "alice"}), "has no expiry"),
+        "no sub": (forge_token({"exp": future}), "names no user"),
+        "nbf in the future": (
+            forge_token({"sub": "alice", "exp": future, "nbf": future - 10}),
+            "not valid yet",
+        ),
+        "oversized": (forge_token({"sub": "alice", "exp": future, "pad": "x" * 9000}), "longer"),
+    }
+
+
+@pytest.mark.parametrize(("token", "message"), _bad_tokens().values(), ids=_bad_tokens().keys())
+async def test_malformed_tokens_are_refused_before_asking_perses(
+    validator: TokenValidator, perses: PersesStandin, alice: Tokens, token: str, message: str
+) -> None:
+    with pytest.raises(Unauthenticated, match=message) as cookie_error:
+        await validator.validate_cookie(token, alice.refresh_token)
+    with pytest.raises(Unauthenticated, match=message) as bearer_error:
+        await validator.validate_bearer(token)
+
+    for error in (cookie_error.value, bearer_error.value):
+        assert token not in error.message
+        assert all(len(part) < 8 or part not in error.message for part in token.split("."))
+    assert perses.count("refresh") + perses.count("whoami") == 0
+
+
+async def test_refresh_token_perses_refuses_is_unauthenticated_and_remembered(
+    validator: TokenValidator, perses: PersesStandin, alice: Tokens
+) -> None:
+    # Signed with the access key instead of the refresh key: Perses answers 400.
+    wrong_refresh = perses.sign({"sub": "alice", "exp": int(time.time()) + 600})
+
+    for _ in range(5):
+        with pytest.raises(Unauthenticated, match="did not accept the refresh token"):
+            await validator.validate_cookie(alice.access_token, wrong_refresh)
+    assert perses.count("refresh") == 1
+
+
+async def test_access_payload_naming_another_user_is_refused(
+    validator: TokenValidator, perses: PersesStandin
+) -> None:
+    bob = perses.issue_tokens("bob")
+    # Bob's valid refresh token, with an access token whose payload says "alice".
+    alice_payload = forge_token({"sub": "alice", "exp": time.time() + 600})
+
+    with pytest.raises(Unauthenticated, match="names another user"):
+        await validator.validate_cookie(alice_payload, bob.refresh_token)
+    assert perses.count("refresh") == 1
+
+
+async def test_a_kept_cookie_never_speaks_for_another_user(
+    redis: aioredis.Redis, perses: PersesStandin, alice: Tokens
+) -> None:
+    # A client with a normal cookie jar: the refresh for alice leaves her session cookies in it,
+    # and Perses prefers cookies to the Authorization header of bob's whoami.
+    async with httpx.AsyncClient(timeout=5) as keeps_cookies:
+        validator = TokenValidator(redis, keeps_cookies, perses.base_url, cache_ttl_s=3600)
+        await validator.validate_cookie(alice.access_token, alice.refresh_token)
+        assert "jwtPayload" in keeps_cookies.cookies
+
+        verdict = await validator.validate_bearer(perses.issue_tokens("bob").access_token)
+
+    assert verdict.user == "bob"
+
+
+async def test_perses_down_is_503_and_recovers_when_it_returns(
+    validator: TokenValidator, perses: PersesStandin, alice: Tokens
+) -> None:
+    perses.stop()
+    with pytest.raises(PersesUnavailable, match="cannot be reached"):
+        await validator.validate_cookie(alice.access_token, alice.refresh_token)
+
+    perses.start()
+    verdict = await validator.validate_cookie(alice.access_token, alice.refresh_token)
+    assert verdict.user == "alice"
+
+
+async def test_perses_5xx_is_503_and_not_cached(
+    validator: TokenValidator, perses: PersesStandin, alice: Tokens
+) -> None:
+    perses.fail_status = 503
+    with pytest.raises(PersesUnavailable, match="HTTP 503"):
+        await validator.validate_bearer(alice.access_token)
+
+    perses.fail_status = None
+    assert (await validator.validate_bearer(alice.access_token)).user == "alice"
+    assert perses.count("whoami") == 2
+
+
+async def test_redis_down_is_503(
+    validator: TokenValidator, redis_server: fakeredis.FakeServer, alice: Tokens
+) -> None:
+    redis_server.connected = False
+    with pytest.raises(StoreUnavailable, match="Redis is unavailable"):
+        await validator.validate_bearer(alice.access_token)
+
+
+async def test_hundred_requests_make_one_perses_call(
+    validator: TokenValidator, perses: PersesStandin, alice: Tokens
+) -> None:
+    for _ in range(100):
+        verdict = await validator.validate_cookie(alice.access_token, alice.refresh_token)
+        assert verdict.user == "alice"
+    for _ in range(100):
+        assert (await validator.validate_bearer(alice.access_token)).user == "alice"
+
+    assert (perses.count("refresh"), perses.count("whoami")) == (1, 1)
+
+
+async def test_hundred_concurrent_requests_make_one_perses_call(
+    validator: TokenValidator, perses: PersesStandin, alice: Tokens
+) -> None:
+    verdicts = await asyncio.gather(
+        *(validator.validate_cookie(alice.access_token, alice.refresh_token) for _ in range(100))
+    )
+
+    assert {v.user for v in verdicts} == {"alice"}
+    assert perses.count("refresh") == 1
+
+
+async def test_concurrent_requests_in_two_processes_make_one_perses_call(
+    redis_server: fakeredis.FakeServer,
+    http: httpx.AsyncClient,
+    perses: PersesStandin,
+    alice: Tokens,
+) -> None:
+    # Two validators with their own Redis connections stand for two API processes.
+    redis_a = fakeredis.FakeAsyncRedis(server=redis_server)
+    redis_b = fakeredis.FakeAsyncRedis(server=redis_server)
+    a = TokenValidator(redis_a, http, perses.base_url, cache_ttl_s=3600)
+    b = TokenValidator(redis_b, http, perses.base_url, cache_ttl_s=3600)
+
+    verdicts = await asyncio.gather(
+        *(v.validate_bearer(alice.access_token) for _ in range(50) for v in (a, b))
+    )
+
+    assert {v.user for v in verdicts} == {"alice"}
+    assert perses.count("whoami") == 1
+    await redis_a.aclose()
+    await redis_b.aclose()
+
+
+async def test_lock_left_by_a_dead_process_expires_and_the_next_one_asks(
+    validator: TokenValidator, redis: aioredis.Redis, perses: PersesStandin, alice: Tokens
+) -> None:
+    await validator.validate_bearer(alice.access_token)  # learn the key for this token
+    (key,) = [k async for k in redis.scan_iter(f"{KEY_PREFIX}*")]
+    await redis.delete(key)
+    await redis.set(key + b":lock", "dead-holder", px=300)
+    began = time.monotonic()
+
+    verdict = await validator.validate_bearer(alice.access_token)
+
+    assert verdict.user == "alice"
+    assert time.monotonic() - began >= 0.25
+    assert perses.count("whoami") == 2
+
+
+async def test_redis_holds_hashes_and_verdicts_never_tokens(
+    validator: TokenValidator, redis: aioredis.Redis, perses: PersesStandin, alice: Tokens
+) -> None:
+    await validator.validate_cookie(alice.access_token, alice.refresh_token)
+    await validator.validate_bearer(alice.access_token)
+    with pytest.raises(Unauthenticated):
+        await validator.validate_bearer(forge_token({"sub": "x", "exp": time.time() + 60}))
+
+    dump = b""
+    keys = [key async for key in redis.scan_iter("*")]
+    for key in keys:
+        dump += key + b"\n" + (await redis.get(key) or b"") + b"\n"
+    assert len(keys) == 3
+    assert all(key.startswith(KEY_PREFIX.encode()) for key in keys)
+    for secret in (alice.access_token, alice.refresh_token, *alice.cookies.values()):
+        assert secret.encode() not in dump
+    assert b'"user": "alice"' in dump
+
+
+async def test_verdict_lives_no_longer_than_the_token(
+    redis: aioredis.Redis, http: httpx.AsyncClient, perses: PersesStandin
+) -> None:
+    validator = TokenValidator(redis, http, perses.base_url, cache_ttl_s=3600)
+    short = perses.issue_tokens("alice", access_ttl_s=5)
+
+    await validator.validate_bearer(short.access_token)
+
+    (key,) = [k async for k in redis.scan_iter(f"{KEY_PREFIX}*")]
+    assert 0 < await redis.pttl(key) <= 5000
+
+
+async def test_verdict_lives_no_longer_than_the_cache_ttl(
+    redis: aioredis.Redis, perses: PersesStandin, alice: Tokens
+) -> None:
+    async with httpx.AsyncClient(timeout=5, cookies=cookieless_jar()) as http:
+        validator = TokenValidator(redis, http, perses.base_url, cache_ttl_s=30)
+        await validator.validate_cookie(alice.access_token, alice.refresh_token)
+
+    (key,) = [k async for k in redis.scan_iter(f"{KEY_PREFIX}*")]
+    assert 25_000 < await redis.pttl(key) <= 30_000
+
+
+async def test_tokens_never_reach_the_logs(
+    validator: TokenValidator,
+    perses: PersesStandin,
+    alice: Tokens,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # httpcore's DEBUG records carry raw headers; persai.logging caps it at WARNING.
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="persai")
+    bob = perses.issue_tokens("bob")
+
+    await validator.validate_cookie(alice.access_token, alice.refresh_token)
+    await validator.validate_bearer(alice.access_token)
+    with pytest.raises(Unauthenticated):  # logged as a warning
+        await validator.validate_cookie(alice.access_token, bob.refresh_token)
+    perses.stop()
+    with pytest.raises(PersesUnavailable):
+        await validator.validate_bearer(bob.access_token)
+
+    assert "another user" in caplog.text
+    for tokens in (alice, bob):
+        for secret in (tokens.access_token, tokens.refresh_token, *tokens.cookies.values()):
+            assert secret not in caplog.text
