@@ -1,0 +1,203 @@
+"""Range query results (matrices) for a model: verbatim when small, summarised when not."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from persai.agent.results.analysis import PEAK_Z, Grid, SeriesSummary, analyse
+from persai.agent.results.budget import LineBudget
+from persai.agent.results.hints import hints
+from persai.agent.results.text import (
+    common_labels,
+    format_duration,
+    format_labels,
+    format_time,
+    format_value,
+    short_query,
+    without,
+)
+from persai.agent.results.tokens import estimate_tokens, fit_text
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BUDGET_TOKENS = 2000
+"""What one tool result may cost the model, by `estimate_tokens`."""
+
+Series = tuple[dict[str, str], list[tuple[float, float]]]
+
+
+def parse_matrix(data: Mapping[str, Any]) -> list[Series]:
+    """The (labels, [(time, value)]) pairs of a `matrix` result's `data`."""
+    parsed = []
+    for item in data.get("result") or []:
+        pairs = [(float(t), float(v)) for t, v in item.get("values", [])]
+        parsed.append((dict(item.get("metric", {})), pairs))
+    return parsed
+
+
+def render_range(
+    data: Mapping[str, Any],
+    *,
+    query: str,
+    start: datetime,
+    end: datetime,
+    step_s: float,
+    budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+) -> str:
+    """Render the `data` of a `/api/v1/query_range` answer within `budget_tokens`.
+
+    Small results are written out point by point; larger ones are summarised: common labels
+    once, the series that stand out (spikes, dips, sudden changes, counter resets, gaps) ranked
+    by how much and with when, statistics for as many others as fit, what was left out and how
+    to narrow the query. The result always fits the budget by `estimate_tokens`.
+    """
+    grid = Grid(start.timestamp(), end.timestamp(), step_s)
+    return render_matrix(parse_matrix(data), query=query, grid=grid, budget_tokens=budget_tokens)
+
+
+def render_matrix(series: list[Series], *, query: str, grid: Grid, budget_tokens: int) -> str:
+    """Render parsed matrix series evaluated on `grid` (see `render_range`)."""
+    span = f"from {format_time(grid.start)} to {format_time(grid.end)}"
+    head = [
+        f"Range query: {short_query(query)}",
+        f"Range {span}, step {format_duration(grid.step)}.",
+    ]
+    if not series:
+        advice = (
+            "No data: the query matched no series in this range. Check the metric name and labels "
+            "(the metric-names and label-values tools list what exists), or widen the time range."
+        )
+        return fit_text("\n".join([*head, advice]), budget_tokens)
+    # A point costs at least 14 tokens written out (time 13, value 1): skip hopeless attempts.
+    if sum(len(pairs) for _, pairs in series) * 14 <= budget_tokens:
+        verbatim = _verbatim(head, series)
+        if estimate_tokens(verbatim) <= budget_tokens:
+            return verbatim
+    summaries = [analyse(labels, pairs, grid) for labels, pairs in series]
+    logger.debug("summarising %d series for a budget of %d tokens", len(series), budget_tokens)
+    return fit_text(_summary(head, summaries, query, grid, budget_tokens), budget_tokens)
+
+
+def _verbatim(head: list[str], series: list[Series]) -> str:
+    common = common_labels(labels for labels, _ in series)
+    lines = [*head, _count_line(series)]
+    if common and len(series) > 1:
+        lines.append(f"Labels common to all series: {format_labels(common)}")
+    for labels, pairs in series:
+        lines.append(format_labels(without(labels, common) if len(series) > 1 else labels) + ":")
+        lines.extend(f"  {format_time(t)} {format_value(v)}" for t, v in pairs)
+    return "\n".join(lines)
+
+
+def _count_line(series: Sequence[Series]) -> str:
+    points = sum(len(pairs) for _, pairs in series)
+    return f"{len(series)} series, {points} points."
+
+
+def _summary(
+    head: list[str], summaries: list[SeriesSummary], query: str, grid: Grid, budget_tokens: int
+) -> str:
+    common = common_labels(s.labels for s in summaries)
+    total = len(summaries)
+    head = [*head, f"{total} series, {sum(s.points for s in summaries)} points (summarised)."]
+    if common and total > 1:
+        head.append(f"Labels common to all series: {format_labels(common)}")
+    head.append(_overall(summaries, common))
+    ranked = sorted(summaries, key=lambda s: -s.score)
+    standouts = [s for s in ranked if s.score >= PEAK_Z]
+    others = sorted((s for s in ranked if s.score < PEAK_Z), key=lambda s: -s.maximum)
+    context = (query, grid, common)
+    reserve = estimate_tokens("\n".join(_footer(summaries, total, total, context)))
+    budget = LineBudget(budget_tokens, reserve + estimate_tokens("\n".join(head)))
+    title = f"Stand out ({len(standouts)} of {total} series, most unusual first):"
+    shown_standouts = budget.add_section(title, [_standout_line(s, common) for s in standouts])
+    if not standouts:
+        budget.add(
+            "Nothing stands out: no series has spikes, dips, sudden changes, resets or gaps."
+        )
+    other_title = "Other series (min / max / mean / last, trend), largest first:"
+    other_lines = _other_lines(others, common)
+    added = budget.add_section(other_title, [line for line, _ in other_lines])
+    shown_others = sum(count for _, count in other_lines[:added])
+    omitted = total - shown_standouts - shown_others
+    footer = _footer(summaries, omitted, len(standouts) - shown_standouts, context)
+    return "\n".join([*head, *budget.lines, *footer])
+
+
+def _overall(summaries: list[SeriesSummary], common: Mapping[str, str]) -> str:
+    with_numbers = [s for s in summaries if s.maximum == s.maximum]
+    if not with_numbers:
+        return "No series has a numeric value."
+    high = max(with_numbers, key=lambda s: s.maximum)
+    low = min(with_numbers, key=lambda s: s.minimum)
+    return (
+        f"Overall max {format_value(high.maximum)} in {_selector(high, common)}; "
+        f"min {format_value(low.minimum)} in {_selector(low, common)}."
+    )
+
+
+def _selector(summary: SeriesSummary, common: Mapping[str, str]) -> str:
+    own = without(summary.labels, common)
+    return format_labels(own if own else summary.labels)
+
+
+def _stats(summary: SeriesSummary) -> str:
+    values = (summary.minimum, summary.maximum, summary.mean, summary.last)
+    return " / ".join(format_value(v) for v in values) + f", {summary.trend}"
+
+
+def _standout_line(summary: SeriesSummary, common: Mapping[str, str]) -> str:
+    events = "; ".join(e.text for e in summary.events[:3])
+    note = f" {summary.note}" if summary.note else ""
+    stats = f"min / max / mean / last {_stats(summary)}"
+    return f"- {_selector(summary, common)}: {events}. {stats}.{note}"
+
+
+def _other_lines(others: list[SeriesSummary], common: Mapping[str, str]) -> list[tuple[str, int]]:
+    """A line per series, except that three or more with the very same figures share one.
+
+    Returns (line, how many series it covers) pairs, in the order of `others`.
+    """
+    alike: dict[str, list[SeriesSummary]] = {}
+    for summary in others:
+        if not summary.events and not summary.note:
+            alike.setdefault(_stats(summary), []).append(summary)
+    lines, done = [], set()
+    for summary in others:
+        group = alike.get(_stats(summary), []) if not summary.events and not summary.note else []
+        if len(group) < 3:
+            lines.append((_other_line(summary, common), 1))
+        elif _stats(summary) not in done:
+            done.add(_stats(summary))
+            names = ", ".join(_selector(s, common) for s in group[:3])
+            text = (
+                f"- {len(group)} series alike, {names} and {len(group) - 3} more: {_stats(summary)}"
+            )
+            lines.append((text, len(group)))
+    return lines
+
+
+def _other_line(summary: SeriesSummary, common: Mapping[str, str]) -> str:
+    minor = f" ({summary.events[0].text})" if summary.events else ""
+    note = f" {summary.note}" if summary.note else ""
+    return f"- {_selector(summary, common)}: {_stats(summary)}{minor}{note}"
+
+
+def _footer(
+    summaries: list[SeriesSummary],
+    omitted: int,
+    omitted_standouts: int,
+    context: tuple[str, Grid, Mapping[str, str]],
+) -> list[str]:
+    query, grid, common = context
+    if omitted <= 0:
+        return []
+    flagged = f", {omitted_standouts} of which stand out" if omitted_standouts else ""
+    lines = [f"Not shown: {omitted} of {len(summaries)} series{flagged}."]
+    top = max(summaries, key=lambda s: s.score)
+    top_labels = top.labels if top.score >= PEAK_Z else None
+    lines.extend(hints(query, [s.labels for s in summaries], common, grid, top_labels))
+    return lines
