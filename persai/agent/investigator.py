@@ -33,6 +33,10 @@ from persai.jobs import Step, StepStatus, Usage, utcnow
 log = logging.getLogger(__name__)
 
 TOOL_ERROR_PREFIX = "Error when running tool"
+NO_FINAL_ANSWER = (
+    "The investigation stopped ({reason}) before the model gave an answer; "
+    "the steps show what was queried and what came back."
+)
 
 
 class Reporter(Protocol):
@@ -70,7 +74,8 @@ class Limits:
     max_steps: int
     model_call_timeout_s: float
     deadline: float
-    """time.monotonic() after which no more tools are called."""
+    """The event loop's time (`loop.time()`, monotonic seconds) at which the steps stop and the
+    answer is forced from what was found."""
 
 
 class Investigator:
@@ -92,32 +97,50 @@ class Investigator:
     ) -> Progress:
         """Investigate `turn`; `progress` is filled in as it goes and returned with the answer."""
         progress.messages.append(UserMessage(text=turn.question))
-        for _ in range(limits.max_steps):
-            remaining = limits.deadline - time.monotonic()
-            if remaining <= 0:
-                progress.forced = "the investigation's time ran out"
-                break
-            timeout = min(limits.model_call_timeout_s, remaining)
-            reply = await self._model(turn, progress, reporter, timeout, tools=True)
-            if not reply.tool_calls:
-                progress.answer = reply.text
-                return progress
-            for call in reply.tool_calls:
-                await self._tool(call, context, reporter, progress)
-        else:
+        try:
+            async with asyncio.timeout_at(limits.deadline):
+                if await self._steps(turn, context, reporter, limits, progress):
+                    return progress
             progress.forced = f"the limit of {limits.max_steps} steps was reached"
+        except TimeoutError:
+            progress.forced = "the investigation's time ran out"
         await self._final_answer(turn, progress, reporter, limits.model_call_timeout_s)
         return progress
 
+    async def _steps(
+        self,
+        turn: Turn,
+        context: ToolContext,
+        reporter: Reporter,
+        limits: Limits,
+        progress: Progress,
+    ) -> bool:
+        """Model and tools, step after step; True once the model answers without tools."""
+        for _ in range(limits.max_steps):
+            reply = await self._model(turn, progress, reporter, limits.model_call_timeout_s)
+            if not reply.tool_calls:
+                progress.answer = reply.text
+                return True
+            for call in reply.tool_calls:
+                await self._tool(call, context, reporter, progress)
+        return False
+
     async def _model(
-        self, turn: Turn, progress: Progress, reporter: Reporter, timeout_s: float, *, tools: bool
+        self,
+        turn: Turn,
+        progress: Progress,
+        reporter: Reporter,
+        timeout_s: float,
+        *,
+        tools: bool = True,
+        instructions: str | None = None,
     ) -> ModelTurn:
         started = time.monotonic()
         try:
             async with asyncio.timeout(timeout_s):
                 reply = await self._gateway.stream_turn(
                     model=turn.model,
-                    instructions=turn.instructions,
+                    instructions=instructions or turn.instructions,
                     messages=[*turn.history, *progress.messages],
                     tools=self._specs if tools else [],
                     on_text=reporter.text,
@@ -133,7 +156,8 @@ class Investigator:
         usage.model_time_ms += (time.monotonic() - started) * 1000
         if reply.text:
             progress.messages.append(AssistantMessage(text=reply.text))
-        progress.messages.extend(reply.tool_calls)
+        if tools:  # calls of tools it was not offered get no result: keep them out of the history
+            progress.messages.extend(reply.tool_calls)
         return reply
 
     async def _tool(
@@ -159,13 +183,22 @@ class Investigator:
     async def _final_answer(
         self, turn: Turn, progress: Progress, reporter: Reporter, timeout_s: float
     ) -> None:
-        """One call without tools: the best answer from what was found, saying what is missing."""
+        """One call without tools: the best answer from what was found, saying what is missing.
+
+        The request goes in the instructions, not in a user message, so that the conversation's
+        history keeps only what the user asked.
+        """
         log.info("forcing a final answer: %s", progress.forced)
-        progress.messages.append(
-            UserMessage(text=FINAL_ANSWER_REQUEST.format(reason=progress.forced))
+        request = FINAL_ANSWER_REQUEST.format(reason=progress.forced)
+        reply = await self._model(
+            turn,
+            progress,
+            reporter,
+            timeout_s,
+            tools=False,
+            instructions=f"{turn.instructions}\n\n{request}",
         )
-        reply = await self._model(turn, progress, reporter, timeout_s, tools=False)
-        progress.answer = reply.text
+        progress.answer = reply.text or NO_FINAL_ANSWER.format(reason=progress.forced)
 
 
 def _arguments(raw: str) -> dict[str, Any]:

@@ -27,12 +27,17 @@ from persai.agent.llama import ModelGateway
 from persai.agent.tools import ALL_TOOLS, Toolbox
 from persai.config import Settings
 from persai.credentials import cookieless_jar
-from persai.errors import PersAIError
+from persai.errors import PersAIError, StoreUnavailable
 from persai.jobs import ConversationStore, JobStore, keys
+from persai.redis_client import connect
 from persai.runtime.credentials import CredentialsSource
 from persai.runtime.runner import JobRunner, Services
 
 log = logging.getLogger(__name__)
+
+STORE_RETRIES = 60
+STORE_RETRY_S = 2.0
+"""A job whose Redis went away is tried again every 2 s for 2 minutes."""
 
 
 class Engine:
@@ -80,7 +85,7 @@ class Engine:
 
     async def _open(self) -> None:
         settings = self._settings
-        redis = aioredis.from_url(self._redis_url, decode_responses=True)
+        redis = connect(self._redis_url, patience_s=15.0)
         # no cookies kept: Perses prefers cookies to the bearer token of the user at hand
         http = httpx.AsyncClient(
             cookies=cookieless_jar(),
@@ -119,14 +124,24 @@ class Engine:
 
     async def _run(self, job_id: str) -> None:
         assert self._runner is not None, "Engine.start() was not called"
-        task = asyncio.create_task(self._runner.run(job_id))
-        self._tasks[job_id] = task
-        try:
-            await task
-        except asyncio.CancelledError:
-            log.info("job %s stopped: cancelled", job_id)
-        finally:
-            self._tasks.pop(job_id, None)
+        runner = self._runner
+        for attempt in range(STORE_RETRIES):
+            task = asyncio.create_task(runner.run(job_id))
+            self._tasks[job_id] = task
+            try:
+                await task
+                return
+            except asyncio.CancelledError:
+                log.info("job %s stopped: cancelled", job_id)
+                return
+            except StoreUnavailable as exc:
+                # Redis is down for longer than the client's retries: the message must not be
+                # dropped, so keep trying; an interrupted job is picked up from its state.
+                log.warning("job %s: %s; trying again (%d)", job_id, exc.message, attempt + 1)
+                await asyncio.sleep(STORE_RETRY_S)
+            finally:
+                self._tasks.pop(job_id, None)
+        log.error("job %s: Redis stayed unreachable; leaving it to crash recovery", job_id)
 
     async def _listen_for_cancels(self, redis: aioredis.Redis) -> None:
         """Cancel requests reach every worker; the one running the job stops it at once."""

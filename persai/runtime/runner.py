@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 
 import httpx
@@ -97,7 +96,7 @@ class JobRunner:
         settings = self._s.settings
         reporter = JobReporter(self._s.store, job, max_events=settings.max_events_per_job)
         progress = Progress(steps=job.steps, usage=job.usage)
-        started = time.monotonic()
+        started = asyncio.get_running_loop().time()
         try:
             turn, context = await self._prepare(job)
             limits = Limits(

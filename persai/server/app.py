@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -17,7 +16,8 @@ from persai.errors import install
 from persai.jobs import ConversationStore, JobStore
 from persai.logging import setup_logging
 from persai.queue import create_celery
-from persai.server import investigations, ops
+from persai.redis_client import connect
+from persai.server import compat, investigations, ops
 from persai.server.auth import Authenticator
 from persai.server.middleware import RequestContext
 from persai.server.state import AppState
@@ -52,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     install(app)
     app.include_router(investigations.router)
     app.include_router(ops.router)
+    app.include_router(compat.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins(),
@@ -72,12 +73,7 @@ def from_environment() -> FastAPI:
 
 def _open_state(settings: Settings) -> AppState:
     assert settings.redis_url is not None
-    redis = aioredis.from_url(
-        settings.redis_url,
-        decode_responses=True,
-        socket_connect_timeout=2.0,
-        health_check_interval=30,
-    )
+    redis = connect(settings.redis_url, patience_s=0.5)
     # no cookies kept: Perses prefers cookies to the bearer token of the user at hand
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), cookies=cookieless_jar())
     validator = None

@@ -22,8 +22,9 @@ from persai.errors import (
     TooManyRequests,
     UnknownModel,
 )
-from persai.jobs import Job, JobStatus, utcnow
+from persai.jobs import Job, JobStatus, TimeRange, utcnow
 from persai.queue import INVESTIGATE
+from persai.server.auth import Principal
 from persai.server.deps import CurrentUser, Limit, Offset, State
 from persai.server.schemas import (
     ERROR_RESPONSES,
@@ -50,41 +51,67 @@ async def submit(
     body: InvestigationRequest, user: CurrentUser, state: State
 ) -> InvestigationAccepted:
     """Queue an investigation; it runs in a worker, and its progress can be polled or streamed."""
-    settings = state.settings
-    if len(body.question) > settings.question_max_chars:
-        raise PayloadTooLarge(
-            f"the question is longer than {settings.question_max_chars} characters"
-        )
-    resolve(parse_datasource(body.datasource), settings)
-    await admit(state, user.user)
-    model = await _model(state, body.model)
-    if body.conversation_id:
-        conversation = await state.conversations.get_for(
-            user.user, body.conversation_id, messages=False
-        )
-        conversation_id = conversation.id
-    else:
-        conversation_id = await state.conversations.create(user.user, title=body.question)
-    job = Job(
-        id=uuid.uuid4().hex,
-        owner=user.user,
+    job = await submit_question(
+        state,
+        user,
         question=body.question,
-        datasource=parse_datasource(body.datasource).path,
-        conversation_id=conversation_id,
-        model=model,
+        datasource=body.datasource,
+        conversation_id=body.conversation_id,
         time_range=body.time_range,
+        model=body.model,
     )
-    await enqueue(state, job, user.credentials)
-    await state.conversations.touch(user.user, conversation_id, body.question)
     return InvestigationAccepted(
         id=job.id,
         status=job.status,
-        conversation_id=conversation_id,
+        conversation_id=job.conversation_id,
         links=Links(
             self=f"/api/v1/investigations/{job.id}",
             events=f"/api/v1/investigations/{job.id}/events",
         ),
     )
+
+
+async def submit_question(
+    state: AppState,
+    user: Principal,
+    *,
+    question: str,
+    datasource: str,
+    conversation_id: str | None = None,
+    time_range: TimeRange | None = None,
+    model: str | None = None,
+    job_id: str | None = None,
+) -> Job:
+    """Check a question, then store and queue it as a job: what every way of asking shares.
+
+    A new conversation is started unless `conversation_id` names one of the user's.
+    """
+    settings = state.settings
+    if len(question) > settings.question_max_chars:
+        raise PayloadTooLarge(
+            f"the question is longer than {settings.question_max_chars} characters"
+        )
+    path = parse_datasource(datasource)
+    resolve(path, settings)
+    await admit(state, user.user)
+    chosen_model = await _model(state, model)
+    if conversation_id:
+        conversation = await state.conversations.get_for(user.user, conversation_id, messages=False)
+        conversation_id = conversation.id
+    else:
+        conversation_id = await state.conversations.create(user.user, title=question)
+    job = Job(
+        id=job_id or uuid.uuid4().hex,
+        owner=user.user,
+        question=question,
+        datasource=path.path,
+        conversation_id=conversation_id,
+        model=chosen_model,
+        time_range=time_range,
+    )
+    await enqueue(state, job, user.credentials)
+    await state.conversations.touch(user.user, conversation_id, question)
+    return job
 
 
 async def admit(state: AppState, owner: str) -> None:
@@ -191,16 +218,20 @@ async def events(
 
 
 async def _stream(state: AppState, job_id: str, after: str) -> AsyncIterator[ServerSentEvent]:
-    """The job's events after `after`, until `done`."""
+    """The job's events after `after`, until `done` (at once if it was already sent)."""
+    block_ms: int | None = None  # the history first, without waiting
     while True:
-        batch = await state.store.read_events(job_id, after, block_ms=HEARTBEAT_S * 1000)
+        batch = await state.store.read_events(job_id, after, block_ms=block_ms)
         for event in batch:
             after = event.id
             yield ServerSentEvent(data=json.dumps(event.data), event=event.event, id=event.id)
             if event.event == "done":
                 return
-        if not batch and await state.store.get(job_id) is None:
-            return
+        if not batch:
+            job = await state.store.get(job_id)
+            if job is None or (job.status.terminal and block_ms is None):
+                return
+        block_ms = HEARTBEAT_S * 1000
 
 
 @router.get("/conversations", response_model=list[ConversationSummary])
