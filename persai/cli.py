@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,6 +66,19 @@ def _dev(args: argparse.Namespace) -> int:
     return run_dev(settings, host=args.host, port=args.port, state_dir=Path(args.state_dir))
 
 
+def _ask(args: argparse.Namespace) -> int:
+    from persai.ask import ask
+
+    return ask(
+        url=args.url,
+        question=args.question,
+        datasource=args.datasource,
+        token=args.token or os.environ.get("PERSAI_TOKEN"),
+        duration=args.duration,
+        model=args.model,
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="persai", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
@@ -85,6 +99,15 @@ def parser() -> argparse.ArgumentParser:
     work = commands.add_parser("worker", help="a Celery worker running investigations")
     work.add_argument("--concurrency", type=int, default=None, help="investigations at once")
     work.set_defaults(run=_worker)
+
+    question = commands.add_parser("ask", help="ask a running PersAI a question, live")
+    question.add_argument("question")
+    question.add_argument("--datasource", "-d", required=True, help="Perses proxy path")
+    question.add_argument("--url", default=os.environ.get("PERSAI_URL", "http://127.0.0.1:8000"))
+    question.add_argument("--token", help="Perses access token (default: $PERSAI_TOKEN)")
+    question.add_argument("--duration", help="time range ending now, e.g. 1h")
+    question.add_argument("--model", help="model id (see GET /api/v1/models)")
+    question.set_defaults(run=_ask)
 
     stack = commands.add_parser("stack-config", help="write a Llama Stack run config")
     stack.add_argument("--output", "-o", default="llama-stack.yaml")

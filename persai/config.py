@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = 200
     heartbeat_interval_s: float = 5.0
     heartbeat_timeout_s: float = 20.0
+    worker_metrics_port: int = 9464
+    """Each worker serves its metrics on this port (0: not at all)."""
 
     # Logging
     log_level: str = "INFO"

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 
+from persai import metrics
 from persai.agent import Investigator
 from persai.agent.llama import ModelGateway
 from persai.agent.tools import ALL_TOOLS, Toolbox
@@ -65,6 +66,12 @@ class Engine:
         self._closers: list[Coroutine[Any, Any, Any]] = []
 
     def start(self) -> None:
+        try:
+            metrics.serve(self._settings.worker_metrics_port)
+        except OSError as exc:  # e.g. several workers on one host with the same port
+            log.warning(
+                "worker metrics not served on port %d: %s", self._settings.worker_metrics_port, exc
+            )
         self._thread.start()
         self._call(self._open())
         log.info("worker %s ready", self.worker_id)

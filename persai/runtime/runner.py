@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from persai import metrics
 from persai.agent import Investigator, Limits, Progress, Turn, history, instructions
 from persai.agent.tools import BearerSource, ToolContext, UpstreamAPI
 from persai.config import Settings
@@ -66,6 +67,8 @@ class JobRunner:
             ):
                 log.info("job was taken or changed meanwhile; leaving it")
                 return
+            if job.started_at is not None:
+                metrics.QUEUE_WAIT.observe((job.started_at - job.created_at).total_seconds())
             await self._investigate(job)
 
     async def recover(self, job_id: str) -> bool:
@@ -161,8 +164,7 @@ class JobRunner:
         job.answer, job.finished_at = progress.answer, utcnow()
         await self._s.store.emit(job.id, "answer", {"text": progress.answer})
         await self._s.conversations.append(job.conversation_id, history.dump(progress.messages))
-        if await self._s.store.transition(job, JobStatus.SUCCEEDED, (JobStatus.RUNNING,)):
-            await self._s.store.emit(job.id, "done", {"status": JobStatus.SUCCEEDED.value})
+        await self._close(job, JobStatus.SUCCEEDED)
 
     async def _end(
         self,
@@ -185,5 +187,14 @@ class JobRunner:
         if status is JobStatus.FAILED:
             await self._s.store.emit(job.id, "error", {"message": reason})
         log.info("investigation %s: %s", status.value, reason)
-        if await self._s.store.transition(job, status, (JobStatus.RUNNING,)):
-            await self._s.store.emit(job.id, "done", {"status": status.value})
+        await self._close(job, status)
+
+    async def _close(self, job: Job, status: JobStatus) -> None:
+        """The running job's final state, then `done`, the last event of its stream."""
+        if not await self._s.store.transition(job, status, (JobStatus.RUNNING,)):
+            return
+        await self._s.store.emit(job.id, "done", {"status": status.value})
+        metrics.INVESTIGATIONS.labels(status.value).inc()
+        if job.started_at is not None and job.finished_at is not None:
+            duration_s = (job.finished_at - job.started_at).total_seconds()
+            metrics.INVESTIGATION_DURATION.labels(status.value).observe(duration_s)

@@ -31,6 +31,7 @@ import redis.asyncio as aioredis
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from redis.exceptions import RedisError
 
+from persai import metrics
 from persai.errors import PersesUnavailable, StoreUnavailable, Unauthenticated, UpstreamError
 
 __all__ = [
@@ -50,6 +51,7 @@ _HS512_SIGNATURE_BYTES = 64
 _CLOCK_SKEW_S = 60.0  # tolerance for `nbf` between Perses's clock and ours
 _REJECTION_TTL_S = 60.0  # how long a refused token is remembered
 _POLL_S = 0.02  # how often a process waiting on another one's Perses call looks for its verdict
+_RETRY_AFTER_S = 5  # what a 503 tells the client to wait while Perses or Redis is down
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _RELEASE_LOCK = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
@@ -205,10 +207,13 @@ class TokenValidator:
     async def _decide(self, key: str, ask: Ask, expires_at: float) -> str:
         try:
             decision = await self._read(key)
+            metrics.AUTH_CACHE.labels("miss" if decision is None else "hit").inc()
             if decision is None:
                 decision = await self._shared(key, ask, expires_at)
         except RedisError as exc:
-            raise StoreUnavailable(f"Redis is unavailable ({type(exc).__name__})") from exc
+            raise StoreUnavailable(
+                f"Redis is unavailable ({type(exc).__name__})", retry_after_s=_RETRY_AFTER_S
+            ) from exc
         if decision.user is None:
             raise Unauthenticated(decision.error or "Perses did not accept the token")
         return decision.user
@@ -270,9 +275,15 @@ class TokenValidator:
         try:
             response = await self._http.send(request)
         except httpx.HTTPError as exc:
-            raise PersesUnavailable(f"Perses cannot be reached ({type(exc).__name__})") from exc
+            metrics.PERSES_REQUESTS.labels(path, "unreachable").inc()
+            raise PersesUnavailable(
+                f"Perses cannot be reached ({type(exc).__name__})", retry_after_s=_RETRY_AFTER_S
+            ) from exc
+        metrics.PERSES_REQUESTS.labels(path, str(response.status_code)).inc()
         if response.status_code >= 500:
-            raise PersesUnavailable(f"Perses answered HTTP {response.status_code}")
+            raise PersesUnavailable(
+                f"Perses answered HTTP {response.status_code}", retry_after_s=_RETRY_AFTER_S
+            )
         return response
 
     async def _ask_refresh(self, refresh_token: str, subject: str) -> _Decision:

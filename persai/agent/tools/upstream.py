@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from persai import metrics
 from persai.agent.tools.base import ToolError
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class UpstreamAPI:
             raise ToolError(f"{self.label} did not answer in time; narrow the query") from exc
         except httpx.HTTPError as exc:
             raise ToolError(f"{self.label} is unreachable: {type(exc).__name__}") from exc
+        if self._bearer is not None:
+            metrics.PERSES_REQUESTS.labels("proxy", str(response.status_code)).inc()
         return self._decode(response.status_code, body)
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
