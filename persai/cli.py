@@ -24,49 +24,53 @@ def _settings() -> Settings:
         raise SystemExit(f"persai: invalid configuration:\n{exc}") from exc
 
 
-def _api(args: argparse.Namespace) -> int:
+def _api(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from persai.server import create_app
 
-    settings = _settings()
-    setup_logging(settings.log_level, settings.log_format)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
     return 0
 
 
-def _worker(args: argparse.Namespace) -> int:
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from worker import run_worker
 
-    settings = _settings()
-    setup_logging(settings.log_level, settings.log_format)
     if not settings.redis_url:
         raise SystemExit("persai worker: PERSAI_REDIS_URL is required")
     run_worker(settings, concurrency=args.concurrency)
     return 0
 
 
-def _stack_config(args: argparse.Namespace) -> int:
-    from persai.agent.stack_config import NoModelProvider, write_stack_config
+def _stack_config(args: argparse.Namespace, settings: Settings) -> int:
+    from persai.agent.stack_config import NoModelProvider, tokenizer_cache, write_stack_config
 
-    settings = _settings()
-    setup_logging(settings.log_level, settings.log_format)
     try:
         write_stack_config(settings, Path(args.output), port=args.port)
     except NoModelProvider as exc:
         raise SystemExit(f"persai stack-config: {exc}") from exc
+    # the tokenizer the stack loads at start-up, so that it needs no download
+    tokenizer_cache(settings.stack_state_dir / "tiktoken")
     return 0
 
 
-def _dev(args: argparse.Namespace) -> int:
+def _demo_data(args: argparse.Namespace, settings: Settings) -> int:
+    from persai.incidents import IncidentParams, generate_all, to_openmetrics
+
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(to_openmetrics(generate_all(IncidentParams(seed=args.seed))))
+    log.info("incident data for `promtool tsdb create-blocks-from openmetrics` in %s", output)
+    return 0
+
+
+def _dev(args: argparse.Namespace, settings: Settings) -> int:
     from persai.dev import run_dev
 
-    settings = _settings()
-    setup_logging(settings.log_level, settings.log_format)
     return run_dev(settings, host=args.host, port=args.port, state_dir=Path(args.state_dir))
 
 
-def _ask(args: argparse.Namespace) -> int:
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from persai.ask import ask
 
     return ask(
@@ -113,12 +117,19 @@ def parser() -> argparse.ArgumentParser:
     stack.add_argument("--output", "-o", default="llama-stack.yaml")
     stack.add_argument("--port", type=int, default=8321)
     stack.set_defaults(run=_stack_config)
+
+    demo = commands.add_parser("demo-data", help="write incident data as OpenMetrics")
+    demo.add_argument("--output", "-o", default="incidents.om")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(run=_demo_data)
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    code: int = args.run(args)
+    settings = _settings()
+    setup_logging(settings.log_level, settings.log_format)
+    code: int = args.run(args, settings)
     return code
 
 
