@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from persai import metrics
 from persai.agent.llama import (
     AssistantMessage,
     Message,
@@ -149,11 +150,16 @@ class Investigator:
             raise ModelProviderError(
                 f"model {turn.model} did not answer within {timeout_s:.0f} s"
             ) from exc
+        elapsed = time.monotonic() - started
+        metrics.MODEL_CALLS.labels(turn.model).inc()
+        metrics.MODEL_DURATION.labels(turn.model).observe(elapsed)
+        metrics.MODEL_TOKENS.labels(turn.model, "input").inc(reply.input_tokens)
+        metrics.MODEL_TOKENS.labels(turn.model, "output").inc(reply.output_tokens)
         usage = progress.usage
         usage.model_calls += 1
         usage.input_tokens += reply.input_tokens
         usage.output_tokens += reply.output_tokens
-        usage.model_time_ms += (time.monotonic() - started) * 1000
+        usage.model_time_ms += elapsed * 1000
         if reply.text:
             progress.messages.append(AssistantMessage(text=reply.text))
         if tools:  # calls of tools it was not offered get no result: keep them out of the history
@@ -175,6 +181,9 @@ class Investigator:
             log.info("tool %s failed: %s", call.name, exc)
         elapsed = time.monotonic() - started
         step.finished_at, step.duration_ms = utcnow(), round(elapsed * 1000, 1)
+        known = call.name if call.name in self._toolbox.tools else "unknown"
+        metrics.TOOL_CALLS.labels(known, step.status.value).inc()
+        metrics.TOOL_DURATION.labels(known).observe(elapsed)
         progress.usage.tool_calls += 1
         progress.usage.tool_time_ms += elapsed * 1000
         progress.messages.append(ToolResult(call_id=call.call_id, output=step.output or ""))
