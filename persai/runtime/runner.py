@@ -128,22 +128,21 @@ class JobRunner:
     async def _prepare(self, job: Job) -> tuple[Turn, ToolContext]:
         settings = self._s.settings
         endpoint = resolve(parse_datasource(job.datasource), settings)
+        # the user's token, for Perses and its proxy only (None when authentication is off)
         bearer: BearerSource | None = None
-        if endpoint.via_perses:
+        if settings.perses_api_url is not None:
             bearer = await self._s.credentials.bearer_for(job.id)
-        prometheus = UpstreamAPI(
-            self._s.http,
-            endpoint.base_url,
-            label=job.datasource,
-            bearer=bearer,
-            max_bytes=settings.tool_max_response_bytes,
-        )
         now = utcnow()
         context = ToolContext(
-            prometheus=prometheus,
+            prometheus=self._api(endpoint.base_url, job.datasource, endpoint.via_perses, bearer),
             now=now,
             budget_tokens=settings.tool_result_tokens,
             time_range=job.time_range,
+            perses=(
+                self._api(str(settings.perses_api_url), "Perses", True, bearer)
+                if settings.perses_api_url is not None
+                else None
+            ),
         )
         conversation = await self._s.conversations.get_for(job.owner, job.conversation_id)
         turn = Turn(
@@ -158,6 +157,17 @@ class JobRunner:
             history=history.load(conversation.messages),
         )
         return turn, context
+
+    def _api(
+        self, base_url: str, label: str, via_perses: bool, bearer: BearerSource | None
+    ) -> UpstreamAPI:
+        return UpstreamAPI(
+            self._s.http,
+            base_url,
+            label=label,
+            bearer=bearer if via_perses else None,
+            max_bytes=self._s.settings.tool_max_response_bytes,
+        )
 
     async def _succeed(self, job: Job, reporter: JobReporter, progress: Progress) -> None:
         await reporter.flush()
