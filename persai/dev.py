@@ -8,6 +8,7 @@ process, and the API in this process. Ctrl-C stops every child.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -49,6 +50,9 @@ def run_dev(settings: Settings, *, host: str, port: int, state_dir: Path) -> int
         log.info("worker started (pid %d)", worker.process.pid)
         log.info("API on http://%s:%d (docs at /docs); Ctrl-C stops everything", host, port)
         uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+        # Ctrl-C reaches both `uv run` and this process: a second one must not cut the clean-up
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        log.info("stopping the worker and the embedded servers")
     log.info("stopped")
     return 0
 
