@@ -163,6 +163,12 @@ class JobStore:
             for entry_id, fields in entries
         ]
 
+    async def last_event_id(self, job_id: str) -> str:
+        """The id of the job's newest event (`0-0` when there is none)."""
+        async with redis_errors():
+            newest = cast(list[Any], await self._redis.xrevrange(keys.events(job_id), count=1))
+        return str(newest[0][0]) if newest else "0-0"
+
     async def credentials(self, job_id: str) -> str | None:
         async with redis_errors():
             value = await self._redis.get(keys.credentials(job_id))

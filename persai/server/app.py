@@ -21,6 +21,7 @@ from persai.server import compat, investigations, ops
 from persai.server.auth import Authenticator
 from persai.server.middleware import RequestContext
 from persai.server.state import AppState
+from persai.server.streams import EventHub
 from persai.server.token_validator import TokenValidator
 from persai.version import __version__
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await state.events.close()
             await state.gateway.aclose()
             await state.http.aclose()
             await state.redis.aclose()
@@ -81,10 +83,12 @@ def _open_state(settings: Settings) -> AppState:
         validator = TokenValidator(
             redis, http, str(settings.perses_api_url), cache_ttl_s=settings.auth_cache_ttl_s
         )
+    store = JobStore(redis, retention_s=settings.job_retention_s)
     return AppState(
         settings=settings,
         redis=redis,
-        store=JobStore(redis, retention_s=settings.job_retention_s),
+        store=store,
+        events=EventHub(store),
         conversations=ConversationStore(redis),
         celery=create_celery(settings, settings.redis_url),
         http=http,

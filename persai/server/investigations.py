@@ -219,19 +219,8 @@ async def events(
 
 async def _stream(state: AppState, job_id: str, after: str) -> AsyncIterator[ServerSentEvent]:
     """The job's events after `after`, until `done` (at once if it was already sent)."""
-    block_ms: int | None = None  # the history first, without waiting
-    while True:
-        batch = await state.store.read_events(job_id, after, block_ms=block_ms)
-        for event in batch:
-            after = event.id
-            yield ServerSentEvent(data=json.dumps(event.data), event=event.event, id=event.id)
-            if event.event == "done":
-                return
-        if not batch:
-            job = await state.store.get(job_id)
-            if job is None or (job.status.terminal and block_ms is None):
-                return
-        block_ms = HEARTBEAT_S * 1000
+    async for event in state.events.follow(job_id, after):
+        yield ServerSentEvent(data=json.dumps(event.data), event=event.event, id=event.id)
 
 
 @router.get("/conversations", response_model=list[ConversationSummary])

@@ -15,6 +15,7 @@ from persai.config import Settings
 from persai.credentials import Sealer
 from persai.jobs import ConversationStore, JobStore
 from persai.server.auth import Authenticator
+from persai.server.streams import EventHub
 
 MODELS_CACHE_S = 30.0
 
@@ -30,6 +31,7 @@ class AppState:
     gateway: ModelGateway
     authenticator: Authenticator
     sealer: Sealer | None
+    events: EventHub
     _models: tuple[float, list[str]] = field(default=(0.0, []))
     _models_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
