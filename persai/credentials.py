@@ -214,7 +214,10 @@ class PersesTokens:
         if refresh_token is None:
             if self._credentials.seconds_left(self._clock()) > 0:
                 return  # nothing to refresh with; the token is still good for a little while
-            raise Unauthenticated("the access token expired and there is no refresh token")
+            raise Unauthenticated(
+                "the Perses access token expired and there is no refresh token to renew it "
+                "(a bearer client): ask again with a fresh token, or from Perses itself"
+            )
         request = self._http.build_request(
             "POST", self._refresh_url, json={"refresh_token": refresh_token.get_secret_value()}
         )
