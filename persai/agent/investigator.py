@@ -28,7 +28,7 @@ from persai.agent.llama import (
 )
 from persai.agent.prompt import FINAL_ANSWER_REQUEST
 from persai.agent.tools import Toolbox, ToolContext, ToolError
-from persai.errors import ModelProviderError
+from persai.errors import ModelProviderError, PersAIError
 from persai.jobs import Step, StepStatus, Usage, utcnow
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,11 @@ class Investigator:
         except ToolError as exc:
             step.status, step.output = StepStatus.ERROR, f"{TOOL_ERROR_PREFIX} {call.name}: {exc}"
             log.info("tool %s failed: %s", call.name, exc)
+        except PersAIError as exc:  # not the tool's fault (credentials gone, Perses down): fatal
+            step.status, step.output = StepStatus.ERROR, f"{TOOL_ERROR_PREFIX} {call.name}: {exc}"
+            step.finished_at = utcnow()
+            await reporter.tool_result(step)
+            raise
         elapsed = time.monotonic() - started
         step.finished_at, step.duration_ms = utcnow(), round(elapsed * 1000, 1)
         known = call.name if call.name in self._toolbox.tools else "unknown"

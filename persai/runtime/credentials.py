@@ -7,7 +7,7 @@ import logging
 
 import httpx
 
-from persai.agent.tools import BearerSource
+from persai.agent.tools import TokenSource
 from persai.config import Settings
 from persai.credentials import Credentials, PersesTokens, Sealer
 from persai.errors import Unauthenticated
@@ -30,7 +30,7 @@ class CredentialsSource:
             raise RuntimeError("PERSAI_SECRET_KEY is needed to forward credentials")
         return self._sealer.seal(credentials, context=job_id)
 
-    async def bearer_for(self, job_id: str) -> BearerSource | None:
+    async def tokens_for(self, job_id: str) -> TokenSource | None:
         """The job's token source; None when PersAI forwards nothing (authentication off)."""
         if not self._settings.auth:
             return None
@@ -49,4 +49,4 @@ class CredentialsSource:
         tokens = PersesTokens(
             credentials, self._http, str(self._settings.perses_api_url), on_refresh=keep
         )
-        return tokens.bearer
+        return tokens

@@ -10,7 +10,7 @@ import httpx
 
 from persai import metrics
 from persai.agent import Investigator, Limits, Progress, Turn, history, instructions
-from persai.agent.tools import BearerSource, ToolContext, UpstreamAPI
+from persai.agent.tools import TokenSource, ToolContext, UpstreamAPI
 from persai.config import Settings
 from persai.datasources import parse_datasource, resolve
 from persai.errors import PersAIError
@@ -129,17 +129,17 @@ class JobRunner:
         settings = self._s.settings
         endpoint = resolve(parse_datasource(job.datasource), settings)
         # the user's token, for Perses and its proxy only (None when authentication is off)
-        bearer: BearerSource | None = None
+        tokens: TokenSource | None = None
         if settings.perses_api_url is not None:
-            bearer = await self._s.credentials.bearer_for(job.id)
+            tokens = await self._s.credentials.tokens_for(job.id)
         now = utcnow()
         context = ToolContext(
-            prometheus=self._api(endpoint.base_url, job.datasource, endpoint.via_perses, bearer),
+            prometheus=self._api(endpoint.base_url, job.datasource, endpoint.via_perses, tokens),
             now=now,
             budget_tokens=settings.tool_result_tokens,
             time_range=job.time_range,
             perses=(
-                self._api(str(settings.perses_api_url), "Perses", True, bearer)
+                self._api(str(settings.perses_api_url), "Perses", True, tokens)
                 if settings.perses_api_url is not None
                 else None
             ),
@@ -159,13 +159,13 @@ class JobRunner:
         return turn, context
 
     def _api(
-        self, base_url: str, label: str, via_perses: bool, bearer: BearerSource | None
+        self, base_url: str, label: str, via_perses: bool, tokens: TokenSource | None
     ) -> UpstreamAPI:
         return UpstreamAPI(
             self._s.http,
             base_url,
             label=label,
-            bearer=bearer if via_perses else None,
+            tokens=tokens if via_perses else None,
             max_bytes=self._s.settings.tool_max_response_bytes,
         )
 

@@ -2,13 +2,13 @@
 
 from persai.agent.tools.base import Tool, Toolbox, ToolContext, ToolError, ToolOutput, tool
 from persai.agent.tools.prometheus import PROMETHEUS_TOOLS
-from persai.agent.tools.upstream import BearerSource, UpstreamAPI
+from persai.agent.tools.upstream import TokenSource, UpstreamAPI
 
 ALL_TOOLS: tuple[Tool, ...] = PROMETHEUS_TOOLS
 
 __all__ = [
     "ALL_TOOLS",
-    "BearerSource",
+    "TokenSource",
     "Tool",
     "ToolContext",
     "ToolError",

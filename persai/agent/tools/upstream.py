@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -17,7 +16,12 @@ from persai.agent.tools.base import ToolError
 
 log = logging.getLogger(__name__)
 
-BearerSource = Callable[[], Awaitable[str]]
+
+class TokenSource(Protocol):
+    """The user's access token for Perses, and a way to renew it when Perses refuses it."""
+
+    async def bearer(self) -> str: ...
+    async def refresh(self) -> str: ...
 
 
 class UpstreamAPI:
@@ -29,31 +33,44 @@ class UpstreamAPI:
         base_url: str,
         *,
         label: str,
-        bearer: BearerSource | None = None,
+        tokens: TokenSource | None = None,
         max_bytes: int,
     ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
         self.label = label
-        self._bearer = bearer
+        self._tokens = tokens
         self._max_bytes = max_bytes
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET base_url + path; the decoded JSON body, or a ToolError saying what went wrong."""
+        """GET base_url + path; the decoded JSON body, or a ToolError saying what went wrong.
+
+        A token Perses refuses (401) is refreshed once and the request tried again.
+        """
+        status, body = await self._send(path, params, refresh=False)
+        if status == 401 and self._tokens is not None:
+            status, body = await self._send(path, params, refresh=True)
+        return self._decode(status, body)
+
+    async def _send(
+        self, path: str, params: dict[str, Any] | None, *, refresh: bool
+    ) -> tuple[int, bytes]:
         headers = {"Accept": "application/json"}
-        if self._bearer is not None:
-            headers["Authorization"] = f"Bearer {await self._bearer()}"
-        url = self._base_url + path
+        if self._tokens is not None:
+            token = await (self._tokens.refresh() if refresh else self._tokens.bearer())
+            headers["Authorization"] = f"Bearer {token}"
         try:
-            async with self._http.stream("GET", url, params=params, headers=headers) as response:
+            async with self._http.stream(
+                "GET", self._base_url + path, params=params, headers=headers
+            ) as response:
                 body = await self._read_capped(response)
         except httpx.TimeoutException as exc:
             raise ToolError(f"{self.label} did not answer in time; narrow the query") from exc
         except httpx.HTTPError as exc:
             raise ToolError(f"{self.label} is unreachable: {type(exc).__name__}") from exc
-        if self._bearer is not None:
+        if self._tokens is not None:
             metrics.PERSES_REQUESTS.labels("proxy", str(response.status_code)).inc()
-        return self._decode(response.status_code, body)
+        return response.status_code, body
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
         chunks, size = [], 0
@@ -72,9 +89,14 @@ class UpstreamAPI:
             document = json.loads(body) if body else None
         except json.JSONDecodeError:
             document = None
-        if status in (401, 403):
+        if status == 401:
             raise ToolError(
-                f"no permission on datasource {self.label} (HTTP {status}): the user may not "
+                f"Perses did not accept the user's token for {self.label} (HTTP 401); the user "
+                "may need to sign in again"
+            )
+        if status == 403:
+            raise ToolError(
+                f"no permission on datasource {self.label} (HTTP 403): the user may not "
                 "read it; try another datasource"
             )
         if status == 404:
