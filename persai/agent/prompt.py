@@ -26,8 +26,9 @@ Answer in Markdown: the finding first, then the evidence, then next steps if any
 """
 
 FINAL_ANSWER_REQUEST = """\
-You have no more tool calls for this investigation ({reason}). From what the tool results above
-show, give your best answer now. Say clearly what you could not check and what is missing."""
+You have no more tool calls for this investigation ({reason}). From what the tool results in
+this conversation show, give your best answer now. Say clearly what you could not check and
+what is missing."""
 
 
 def instructions(

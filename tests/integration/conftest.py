@@ -122,7 +122,9 @@ def persai_env(
 
 
 @pytest.fixture
-def persai_stack(persai_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., PersAIStack]]:
+def persai_stack(
+    persai_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., PersAIStack]]:
     """Start PersAI (an API and N workers) with extra environment; everything stops after."""
     started: list[PersAIStack] = []
 

@@ -58,7 +58,10 @@ def test_question_is_answered_from_the_tool_result(
     with running.client() as client:
         submitted = client.post(
             "/api/v1/investigations",
-            json={"question": "[scenario:skeleton] Which service is slow?", "datasource": DATASOURCE},
+            json={
+                "question": "[scenario:skeleton] Which service is slow?",
+                "datasource": DATASOURCE,
+            },
         )
         assert submitted.status_code == 202, submitted.text
         accepted = submitted.json()
@@ -118,7 +121,8 @@ def test_bad_input_is_refused_with_the_error_body(persai_stack: Callable[..., Pe
             response = client.post("/api/v1/investigations", json=body)
             assert response.status_code == status, (body, response.text)
             error = response.json()["error"]
-            assert error["type"] and error["message"]
+            assert error["type"]
+            assert error["message"]
         not_json = client.post(
             "/api/v1/investigations", content=b"{", headers={"content-type": "application/json"}
         )

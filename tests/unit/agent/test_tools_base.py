@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import BaseModel, Field
 
-from persai.agent.tools import ALL_TOOLS, ToolContext, ToolError, ToolOutput, Toolbox, tool
+from persai.agent.tools import ALL_TOOLS, Toolbox, ToolContext, ToolError, ToolOutput, tool
 
 
 class EchoParams(BaseModel):
