@@ -118,6 +118,7 @@ def persai_env(
         "PERSAI_AUTH": "false",
         "PERSAI_DATASOURCES": f"prom={prometheus.url}",
         "PERSAI_LOG_LEVEL": "INFO",
+        "PERSAI_WORKER_METRICS_PORT": "0",  # tests that read worker metrics choose a free port
     }
 
 
