@@ -84,8 +84,8 @@ class PersAIStack:
     workers: list[PersAIProcess] = field(default_factory=list)
 
     def start_api(self) -> PersAIProcess:
-        self.api = PersAIProcess("api", self.env, self.directory / "api.log").wait_ready()
-        return self.api
+        self.api = PersAIProcess("api", self.env, self.directory / "api.log")
+        return self.api.wait_ready()  # stopped by stop() even when it never becomes ready
 
     def start_worker(self, *args: str) -> PersAIProcess:
         index = len(self.workers)
