@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = 200
     heartbeat_interval_s: float = 5.0
     heartbeat_timeout_s: float = 20.0
+    compat_heartbeat_s: float = 10.0
+    """Heartbeat interval of the plugin's turn streams (its SDK gives up after 30 s of silence
+    before the first bytes; proxies close idle connections)."""
     worker_metrics_port: int = 9464
     """Each worker serves its metrics on this port (0: not at all)."""
 

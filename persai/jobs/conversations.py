@@ -93,7 +93,9 @@ class ConversationStore:
             await self._redis.zadd(
                 keys.user_conversations(owner), {conversation_id: utcnow().timestamp()}
             )
-            await self._redis.hsetnx(keys.conversation(conversation_id), "title", title[:200])
+            key = keys.conversation(conversation_id)
+            if not await self._redis.hget(key, "title"):  # a session is named by its first question
+                await self._redis.hset(key, "title", title[:200])
 
     async def append(self, conversation_id: str, messages: list[dict[str, Any]]) -> None:
         """Add a finished turn's messages; the oldest go once the history is full."""

@@ -13,6 +13,8 @@ persai:running                 set of job ids that are running (for crash recove
 persai:cancel                  pub/sub channel: job ids whose cancel was asked
 persai:workers                 hash: worker id -> last heartbeat (unix seconds)
 persai:auth:{sha256}           cached verdict of Perses on a token
+persai:turn:{owner}:{conversation}:{sha256}   job id of a compatibility-API turn (short TTL),
+                               so that a retried POST re-attaches instead of asking twice
 """
 
 PREFIX = "persai"
@@ -65,3 +67,7 @@ def user_active(owner: str) -> str:
 
 def user_rate(owner: str, minute: int) -> str:
     return f"{PREFIX}:user:{owner}:rate:{minute}"
+
+
+def turn(owner: str, conversation_id: str, digest: str) -> str:
+    return f"{PREFIX}:turn:{owner}:{conversation_id}:{digest}"

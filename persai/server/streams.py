@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from persai.errors import PersAIError
@@ -40,7 +40,7 @@ class EventHub:
         self._store = store
         self._feeds: dict[str, _Feed] = {}
 
-    async def follow(self, job_id: str, after: str) -> AsyncIterator[Event]:
+    async def follow(self, job_id: str, after: str) -> AsyncGenerator[Event]:
         """The job's events after the id `after` (`0`: all), until `done`."""
         queue: asyncio.Queue[Event] = asyncio.Queue()
         feed = await self._join(job_id, queue)

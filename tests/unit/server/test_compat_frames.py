@@ -1,0 +1,228 @@
+"""Job events become the Llama Stack 0.2 turn chunks the Perses plugin draws its chat from."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+from persai.agent import TOOL_ERROR_PREFIX
+from persai.jobs import Event
+from persai.server.compat_frames import TurnFrames
+
+QUERY = "histogram_quantile(0.99, sum by (le, service) (rate(http_duration_bucket[5m])))"
+
+
+def _events(*items: tuple[str, dict[str, Any]]) -> list[Event]:
+    ms = itertools.count(1_732_456_789_000, 250)
+    return [
+        Event.model_validate({"id": f"{next(ms)}-0", "event": name, "data": data})
+        for name, data in items
+    ]
+
+
+def _call(call_id: str, tool: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
+    return "tool_call", {"call_id": call_id, "tool": tool, "arguments": arguments}
+
+
+def _result(call_id: str, tool: str, output: str, status: str = "ok") -> tuple[str, dict[str, Any]]:
+    return "tool_result", {"call_id": call_id, "tool": tool, "status": status, "output": output}
+
+
+def _translate(
+    events: list[Event], question: str = "Why is checkout slow?"
+) -> list[dict[str, Any]]:
+    frames = TurnFrames(turn_id="job1", session_id="conv1", question=question)
+    chunks = frames.start()
+    for event in events:
+        chunks.extend(frames.feed(event))
+    return chunks
+
+
+def _plugin_chat(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chat as the plugin's `updateMessagesFromChunk` builds it (PersaiExplorer.tsx)."""
+    messages: list[dict[str, Any]] = []
+
+    def text(delta: str | None = None, full: str | None = None) -> None:
+        if messages and messages[-1]["role"] == "agent":
+            messages[-1]["content"] = messages[-1]["content"] + delta if delta else full
+        else:
+            messages.append({"role": "agent", "content": delta if delta else full})
+
+    for chunk in chunks:
+        payload = chunk["event"]["payload"]
+        kind = payload["event_type"]
+        if kind == "step_progress" and payload["delta"]["type"] == "text":
+            text(delta=payload["delta"]["text"])
+        elif kind == "step_complete" and payload["step_details"]["step_type"] == "tool_execution":
+            step = payload["step_details"]
+            for index, call in enumerate(step["tool_calls"]):
+                response = step["tool_responses"][index]
+                tool = {"callId": call["call_id"], "toolName": call["tool_name"]}
+                tool |= {"args": call["arguments"], "result": response["content"]}
+                keyed = [m.get("toolCall", {}).get("callId") for m in messages]
+                found = [i for i, key in enumerate(keyed) if key == call["call_id"]]
+                message = {"role": "tool", "content": response["content"], "toolCall": tool}
+                if found:
+                    messages[found[0]] = message
+                else:
+                    messages.append(message)
+        elif kind == "turn_complete":
+            text(full=payload["turn"]["output_message"]["content"])
+    return messages
+
+
+PEAK = 'service="checkout" p99 peaked at 2.3 s'
+SUCCEEDED = (
+    ("status", {"status": "queued"}),
+    ("status", {"status": "running"}),
+    ("message_delta", {"text": "Let me look "}),
+    ("message_delta", {"text": "at the latency."}),
+    _call("call-1", "execute_range_query", query=QUERY, duration="2h", step="60s"),
+    _result("call-1", "execute_range_query", PEAK),
+    ("message_delta", {"text": "The culprit "}),
+    ("message_delta", {"text": "is checkout."}),
+    ("answer", {"text": "The culprit is checkout."}),
+    ("status", {"status": "succeeded"}),
+    ("done", {"status": "succeeded"}),
+)
+
+
+def test_a_turn_with_a_range_query_shows_the_call_its_result_and_the_answer() -> None:
+    chunks = _translate(_events(*SUCCEEDED))
+
+    assert _plugin_chat(chunks) == [
+        {"role": "agent", "content": "Let me look at the latency."},
+        {
+            "role": "tool",
+            "content": PEAK,
+            "toolCall": {
+                "callId": "call-1",
+                "toolName": "execute_range_query",
+                "args": {"query": QUERY, "duration": "2h", "step": "60s"},
+                "result": PEAK,
+            },
+        },
+        {"role": "agent", "content": "The culprit is checkout."},
+    ]
+
+
+def test_chunks_follow_the_llama_stack_turn_shape() -> None:
+    chunks = _translate(_events(*SUCCEEDED))
+    payloads = [c["event"]["payload"] for c in chunks]
+    kinds = [(p["event_type"], p.get("step_type")) for p in payloads]
+
+    assert kinds == [
+        ("turn_start", None),
+        ("step_start", "inference"),
+        ("step_progress", "inference"),
+        ("step_progress", "inference"),
+        ("step_complete", "inference"),
+        ("step_start", "tool_execution"),
+        ("step_complete", "tool_execution"),
+        ("step_start", "inference"),
+        ("step_progress", "inference"),
+        ("step_progress", "inference"),
+        ("step_complete", "inference"),
+        ("turn_complete", None),
+    ]
+    assert payloads[0] == {"event_type": "turn_start", "turn_id": "job1"}
+    step_ids = [p["step_id"] for p in payloads if "step_id" in p]
+    assert len(set(step_ids)) == 3  # two inference steps and one tool step
+    tool_step = payloads[6]["step_details"]
+    assert tool_step["turn_id"] == "job1"
+    assert tool_step["tool_calls"][0]["arguments_json"] == json.dumps(
+        tool_step["tool_calls"][0]["arguments"]
+    )
+    turn = payloads[-1]["turn"]
+    assert turn["turn_id"] == "job1"
+    assert turn["session_id"] == "conv1"
+    assert turn["input_messages"] == [{"role": "user", "content": "Why is checkout slow?"}]
+    assert turn["output_message"] == {
+        "role": "assistant",
+        "content": "The culprit is checkout.",
+        "stop_reason": "end_of_turn",
+        "tool_calls": [],
+    }
+    assert turn["steps"] == []
+    assert turn["started_at"] < turn["completed_at"]
+    for chunk in chunks:  # every frame is JSON the SDK can parse
+        assert json.loads(json.dumps(chunk)) == chunk
+
+
+def test_replaying_the_same_events_gives_the_same_chunks() -> None:
+    events = _events(*SUCCEEDED)
+    assert _translate(events) == _translate(events)
+
+
+def test_a_failed_tool_says_so_in_its_content() -> None:
+    events = _events(
+        _call("c", "execute_range_query", query="up{"),
+        _result(
+            "c", "execute_range_query", f"{TOOL_ERROR_PREFIX} execute_range_query: bad", "error"
+        ),
+        _call("d", "list_metrics"),
+        _result("d", "list_metrics", "Prometheus is unreachable", "error"),
+    )
+    chat = _plugin_chat(_translate(events))
+    assert [m["toolCall"]["toolName"] for m in chat] == ["execute_range_query", "list_metrics"]
+    assert chat[0]["content"] == "Error when running tool execute_range_query: bad"
+    assert chat[1]["content"] == "Error when running tool list_metrics: Prometheus is unreachable"
+
+
+def test_results_pair_with_their_calls_by_call_id() -> None:
+    events = _events(
+        _call("a", "list_metrics"),
+        _call("b", "execute_range_query", query="up"),
+        _result("b", "execute_range_query", "B"),
+        _result("a", "list_metrics", "A"),
+    )
+    steps = [
+        c["event"]["payload"]["step_details"]
+        for c in _translate(events)
+        if c["event"]["payload"]["event_type"] == "step_complete"
+    ]
+    for step in steps:
+        [call], [response] = step["tool_calls"], step["tool_responses"]
+        assert call["call_id"] == response["call_id"]
+    assert [s["tool_responses"][0]["content"] for s in steps] == ["B", "A"]
+    assert steps[0]["tool_calls"][0]["arguments"] == {"query": "up"}
+
+
+def test_a_failure_is_one_error_chunk_and_the_last() -> None:
+    events = _events(
+        ("status", {"status": "running"}),
+        ("message_delta", {"text": "Looking"}),
+        ("error", {"message": "model llm/scripted failed after 3 attempt(s): HTTP 500"}),
+        ("status", {"status": "failed"}),
+        ("done", {"status": "failed"}),
+    )
+    chunks = _translate(events)
+    assert chunks[-1] == {
+        "error": {"message": "model llm/scripted failed after 3 attempt(s): HTTP 500"}
+    }
+    assert sum("error" in c for c in chunks) == 1
+    assert all("event" in c for c in chunks[:-1])
+
+
+def test_a_cancelled_or_silently_failed_job_still_ends_with_an_error_chunk() -> None:
+    cancelled = _translate(
+        _events(("status", {"status": "running"}), ("done", {"status": "cancelled"}))
+    )
+    assert cancelled[-1] == {"error": {"message": "the investigation was cancelled"}}
+    failed = _translate(_events(("status", {"status": "failed"}), ("done", {"status": "failed"})))
+    assert failed[-1] == {"error": {"message": "the investigation failed"}}
+    assert sum("error" in c for c in failed) == 1
+
+
+def test_nothing_follows_the_end_of_the_turn() -> None:
+    frames = TurnFrames(turn_id="j", session_id="s", question="q")
+    events = _events(
+        ("answer", {"text": "A"}),
+        ("status", {"status": "succeeded"}),
+        ("done", {"status": "succeeded"}),
+        ("message_delta", {"text": "late"}),
+    )
+    produced = [frames.feed(e) for e in events]
+    assert frames.finished
+    assert produced[2:] == [[], []]
