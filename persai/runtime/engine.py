@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from persai import metrics
 from persai.agent import Investigator
 from persai.agent.llama import ModelGateway
-from persai.agent.tools import ALL_TOOLS, Toolbox
+from persai.agent.tools import ALL_TOOLS, PROMETHEUS_TOOLS, Tool, Toolbox
 from persai.config import Settings
 from persai.credentials import cookieless_jar
 from persai.errors import PersAIError, StoreUnavailable
@@ -109,7 +109,7 @@ class Engine:
             conversations=ConversationStore(redis),
             http=http,
             investigator=Investigator(
-                gateway, Toolbox(ALL_TOOLS, timeout_s=settings.tool_call_timeout_s)
+                gateway, Toolbox(self._tools(), timeout_s=settings.tool_call_timeout_s)
             ),
             credentials=CredentialsSource(settings, store, http),
         )
@@ -121,6 +121,10 @@ class Engine:
             asyncio.create_task(self._heartbeat(redis)),
             asyncio.create_task(self._recover_orphans()),
         ]
+
+    def _tools(self) -> tuple[Tool, ...]:
+        """Perses's own tools only where there is a Perses to ask."""
+        return ALL_TOOLS if self._settings.perses_api_url is not None else PROMETHEUS_TOOLS
 
     async def _close(self) -> None:
         for task in self._background:

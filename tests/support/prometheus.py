@@ -82,10 +82,13 @@ class PrometheusServer:
         *,
         openmetrics: str | None = None,
         rule_files: Mapping[str, str] | None = None,
+        scrape_self: bool = False,
         timeout_s: float = 30.0,
     ) -> PrometheusServer:
         """Backfill `openmetrics`, write `rule_files` (name → YAML text), start and wait for ready.
 
+        `scrape_self` makes Prometheus scrape its own metrics every second (job `prometheus`),
+        which gives it metric metadata (only scraped metrics have any).
         `backfill_s` and `startup_s` on the result say how long each part took, in seconds.
         """
         prometheus = require_binaries()[0]
@@ -93,8 +96,10 @@ class PrometheusServer:
         data_dir = work_dir / "data"
         data_dir.mkdir(exist_ok=True)
         backfill_s = backfill(openmetrics, data_dir, work_dir) if openmetrics else 0.0
-        config = _write_config(work_dir, rule_files or {})
         port = free_port()
+        config = _write_config(
+            work_dir, rule_files or {}, f"127.0.0.1:{port}" if scrape_self else None
+        )
         began = time.perf_counter()
         with (work_dir / "prometheus.log").open("wb") as log:
             process = subprocess.Popen(
@@ -171,8 +176,11 @@ class PrometheusServer:
         self.stop()
 
 
-def _write_config(work_dir: Path, rule_files: Mapping[str, str]) -> Path:
-    """A configuration that scrapes nothing and evaluates the given rule files every second."""
+def _write_config(
+    work_dir: Path, rule_files: Mapping[str, str], self_target: str | None = None
+) -> Path:
+    """A configuration that evaluates the given rule files every second and scrapes nothing,
+    or only itself (at `self_target`) every second."""
     paths = []
     for name, text in rule_files.items():
         path = work_dir / name
@@ -181,7 +189,15 @@ def _write_config(work_dir: Path, rule_files: Mapping[str, str]) -> Path:
     config = {
         "global": {"scrape_interval": "15s", "evaluation_interval": "1s"},
         "rule_files": paths,
-        "scrape_configs": [],
+        "scrape_configs": [
+            {
+                "job_name": "prometheus",
+                "scrape_interval": "1s",
+                "static_configs": [{"targets": [self_target]}],
+            }
+        ]
+        if self_target
+        else [],
     }
     target = work_dir / "prometheus.yml"
     target.write_text(yaml.safe_dump(config), encoding="utf-8")

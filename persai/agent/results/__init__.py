@@ -11,7 +11,7 @@ from persai.agent.results.instant import render_instant
 from persai.agent.results.lists import render_list
 from persai.agent.results.range import DEFAULT_BUDGET_TOKENS, render_matrix, render_range
 from persai.agent.results.step import choose_step
-from persai.agent.results.text import format_duration, format_time, format_value
+from persai.agent.results.text import format_duration, format_labels, format_time, format_value
 from persai.agent.results.tokens import estimate_tokens, fit_text
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "estimate_tokens",
     "fit_text",
     "format_duration",
+    "format_labels",
     "format_time",
     "format_value",
     "render_instant",

@@ -1,20 +1,85 @@
-"""Prometheus tools: what the model uses to look at the user's metrics.
+"""Prometheus query tools: what the model uses to look at the user's metrics.
 
 Each result is rendered for a model within the per-result token budget (see
 `persai.agent.results`): small results verbatim, large ones summarized, never silently cut.
+The helpers here (time windows, calls that add advice to Prometheus's errors, warnings) are
+shared with the metadata and rule tools.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from persai.agent import results
 from persai.agent.timeparse import parse_duration, parse_time, rfc3339
 from persai.agent.tools.base import Tool, ToolContext, ToolError, ToolOutput, tool
+from persai.agent.tools.upstream import UpstreamError
 
 DEFAULT_RANGE = timedelta(hours=1)
+_ADVICE = {
+    "timeout": "the query took too long; narrow it (fewer series, a shorter range, a coarser "
+    "step, or aggregate with sum by (...) / topk())",
+    "execution": "the query is too expensive; narrow it (fewer series, a shorter range, a "
+    "coarser step, or aggregate with sum by (...) / topk())",
+    "bad_data": "fix the PromQL or the parameters and try again",
+}
+
+
+def dashboard_window(context: ToolContext) -> tuple[datetime, datetime] | None:
+    """The dashboard's time range in UTC, when the investigation has one."""
+    span = context.time_range
+    if span is None:
+        return None
+    if span.start is not None and span.end is not None:
+        return span.start, span.end
+    if span.duration is not None:
+        return context.now - parse_duration(span.duration), context.now
+    return None
+
+
+def default_window(context: ToolContext) -> tuple[datetime, datetime]:
+    """The dashboard's time range, else the hour before now: what unbounded calls look at."""
+    return dashboard_window(context) or (context.now - DEFAULT_RANGE, context.now)
+
+
+async def prometheus_get(context: ToolContext, path: str, params: dict[str, Any]) -> Any:
+    """GET from the investigation's Prometheus; errors say what to do about them."""
+    try:
+        body = await context.prometheus.get(path, params)
+    except UpstreamError as exc:
+        advice = _ADVICE.get(exc.error_type or "")
+        if advice is None:
+            raise
+        raise ToolError(f"{exc}; {advice}") from exc
+    if not isinstance(body, dict) or body.get("status") != "success" or "data" not in body:
+        raise ToolError(
+            f"{context.prometheus.label} did not answer like the Prometheus HTTP API; is it a "
+            "Prometheus datasource?"
+        )
+    return body
+
+
+def with_warnings(body: Any, budget_tokens: int, render: Callable[[int], str]) -> str:
+    """`render(budget)` followed by the warnings Prometheus sent with the result, if any.
+
+    Prometheus warns, for example, when a result was truncated at a limit or a function was
+    applied to a metric that does not look like a counter; the model should see that.
+    """
+    notes = [*(body.get("warnings") or []), *(body.get("infos") or [])]
+    if not notes:
+        return render(budget_tokens)
+    line = results.fit_text(
+        "Prometheus warnings: " + "; ".join(map(str, notes)), budget_tokens // 4
+    )
+    return render(budget_tokens - results.estimate_tokens(line)) + "\n" + line
+
+
+def _time_error(exc: ValueError) -> ToolError:
+    return ToolError(str(exc))
 
 
 class RangeQueryParams(BaseModel):
@@ -43,16 +108,23 @@ def resolve_range(context: ToolContext, params: RangeQueryParams) -> tuple[datet
         if params.duration:
             end = end or context.now
             return end - parse_duration(params.duration), end
+        if end is None:
+            return default_window(context)
     except ValueError as exc:
-        raise ToolError(str(exc)) from exc
-    span = context.time_range
-    if end is None and span is not None:
-        if span.start is not None and span.end is not None:
-            return span.start, span.end
-        if span.duration is not None:
-            return context.now - parse_duration(span.duration), context.now
-    end = end or context.now
+        raise _time_error(exc) from exc
     return end - DEFAULT_RANGE, end
+
+
+def _step_seconds(step: str | None, start: datetime, end: datetime) -> float:
+    if not step:
+        return results.choose_step(start, end)
+    try:
+        seconds = parse_duration(step).total_seconds()
+    except ValueError as exc:
+        raise _time_error(exc) from exc
+    if seconds <= 0:
+        raise ToolError(f"step must be positive, not {step!r}")
+    return seconds
 
 
 @tool(RangeQueryParams)
@@ -64,28 +136,82 @@ async def execute_range_query(context: ToolContext, params: RangeQueryParams) ->
     start, end = resolve_range(context, params)
     if start >= end:
         raise ToolError(f"start ({rfc3339(start)}) must be before end ({rfc3339(end)})")
-    try:
-        step_s = (
-            parse_duration(params.step).total_seconds()
-            if params.step
-            else results.choose_step(start, end)
-        )
-    except ValueError as exc:
-        raise ToolError(str(exc)) from exc
-    body = await context.prometheus.get(
+    step_s = _step_seconds(params.step, start, end)
+    body = await prometheus_get(
+        context,
         "/api/v1/query_range",
         {"query": params.query, "start": start.timestamp(), "end": end.timestamp(), "step": step_s},
     )
-    text = results.render_range(
-        body["data"],
-        query=params.query,
-        start=start,
-        end=end,
-        step_s=step_s,
-        budget_tokens=context.budget_tokens,
+    text = with_warnings(
+        body,
+        context.budget_tokens,
+        lambda budget: results.render_range(
+            body["data"],
+            query=params.query,
+            start=start,
+            end=end,
+            step_s=step_s,
+            budget_tokens=budget,
+        ),
     )
-    data = {"query": params.query, "start": rfc3339(start), "end": rfc3339(end), "step_s": step_s}
+    data = {
+        "query": params.query,
+        "start": rfc3339(start),
+        "end": rfc3339(end),
+        "step_s": step_s,
+        "series": len(body["data"].get("result") or []),
+    }
     return ToolOutput(text, data)
 
 
-PROMETHEUS_TOOLS: tuple[Tool, ...] = (execute_range_query,)
+class InstantQueryParams(BaseModel):
+    query: str = Field(min_length=1, description="The PromQL expression.")
+    time: str | None = Field(
+        default=None,
+        description=(
+            "When to evaluate it: RFC 3339 (UTC), unix seconds or relative (now-10m). "
+            "Default: the end of the dashboard's time range, else now."
+        ),
+    )
+
+
+def _instant_time(context: ToolContext, text: str | None) -> datetime:
+    if text:
+        try:
+            return parse_time(text, context.now)
+        except ValueError as exc:
+            raise _time_error(exc) from exc
+    window = dashboard_window(context)
+    moment = window[1] if window else context.now
+    return moment.replace(microsecond=0)
+
+
+@tool(InstantQueryParams)
+async def execute_instant_query(context: ToolContext, params: InstantQueryParams) -> ToolOutput:
+    """Evaluate a PromQL expression at one moment and get the value of each series: current
+    values, rankings (topk), ratios, counts (count by (...)), what is up or down. Large results
+    come back summarized (the values that stand out, the largest, what was left out). Use
+    execute_range_query to see how values changed over time."""
+    moment = _instant_time(context, params.time)
+    body = await prometheus_get(
+        context, "/api/v1/query", {"query": params.query, "time": moment.timestamp()}
+    )
+    text = with_warnings(
+        body,
+        context.budget_tokens,
+        lambda budget: results.render_instant(
+            body["data"], query=params.query, time=moment, budget_tokens=budget
+        ),
+    )
+    result = body["data"].get("result")
+    kind = body["data"].get("resultType")
+    data = {
+        "query": params.query,
+        "time": rfc3339(moment),
+        "result_type": kind,
+        "series": len(result or []) if kind in ("vector", "matrix") else None,
+    }
+    return ToolOutput(text, data)
+
+
+PROMETHEUS_QUERY_TOOLS: tuple[Tool, ...] = (execute_range_query, execute_instant_query)

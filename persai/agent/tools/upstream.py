@@ -17,6 +17,16 @@ from persai.agent.tools.base import ToolError
 log = logging.getLogger(__name__)
 
 
+class UpstreamError(ToolError):
+    """An upstream answered with an error: its HTTP `status` and, for Prometheus, `error_type`
+    (`bad_data`, `timeout`, `execution`, …), for tools that word the error their own way."""
+
+    def __init__(self, message: str, *, status: int, error_type: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+
+
 class TokenSource(Protocol):
     """The user's access token for Perses, and a way to renew it when Perses refuses it."""
 
@@ -90,21 +100,29 @@ class UpstreamAPI:
         except json.JSONDecodeError:
             document = None
         if status == 401:
-            raise ToolError(
+            raise UpstreamError(
                 f"Perses did not accept the user's token for {self.label} (HTTP 401); the user "
-                "may need to sign in again"
+                "may need to sign in again",
+                status=status,
             )
         if status == 403:
-            raise ToolError(
+            raise UpstreamError(
                 f"no permission on datasource {self.label} (HTTP 403): the user may not "
-                "read it; try another datasource"
+                "read it; try another datasource",
+                status=status,
             )
         if status == 404:
-            raise ToolError(f"{self.label} has no such endpoint or resource (HTTP 404)")
+            raise UpstreamError(
+                f"{self.label} has no such endpoint or resource (HTTP 404)", status=status
+            )
         if isinstance(document, dict) and document.get("status") == "error":
             kind = document.get("errorType", "error")
-            raise ToolError(f"Prometheus rejected the request ({kind}): {document.get('error')}")
+            raise UpstreamError(
+                f"Prometheus rejected the request ({kind}): {document.get('error')}",
+                status=status,
+                error_type=str(kind),
+            )
         if status >= 400 or document is None:
             snippet = body[:300].decode("utf-8", "replace")
-            raise ToolError(f"{self.label} answered HTTP {status}: {snippet}")
+            raise UpstreamError(f"{self.label} answered HTTP {status}: {snippet}", status=status)
         return document
