@@ -83,6 +83,12 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from persai.eval import EvalOptions, run_eval
+
+    return run_eval(EvalOptions.from_args(args), sys.stdout)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="persai", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
@@ -122,6 +128,26 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", "-o", default="incidents.om")
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(run=_demo_data)
+    evaluate = commands.add_parser(
+        "eval", help="score models on incident scenarios (docs/evaluation.md)"
+    )
+    evaluate.add_argument("--url", default=os.environ.get("PERSAI_URL", "http://127.0.0.1:8000"))
+    evaluate.add_argument("--token", default=os.environ.get("PERSAI_TOKEN"), help="Perses token")
+    evaluate.add_argument("--model", action="append", help="repeatable (default: the server's)")
+    evaluate.add_argument("--scenarios", help="scenario file, YAML or JSON (default: built-in)")
+    evaluate.add_argument("--only", action="append", help="scenario name(s), repeatable")
+    evaluate.add_argument("--datasource", help="Perses proxy path of the evaluation Prometheus")
+    evaluate.add_argument("--seed", type=int, help="incident seed (default: the suite's)")
+    evaluate.add_argument("--end", help="end of the data, RFC 3339 (--write-data prints it)")
+    evaluate.add_argument("--write-data", metavar="FILE", help="only write the data (OpenMetrics)")
+    evaluate.add_argument("--report", metavar="FILE", help="write a JSON report")
+    evaluate.add_argument("--parallel", type=int, default=1, help="investigations at once")
+    evaluate.add_argument("--timeout", type=float, default=900.0, help="seconds per question")
+    evaluate.set_defaults(run=_eval, reports=None)
+    compare = evaluate.add_subparsers(dest="eval_command").add_parser(
+        "compare", help="two or more reports side by side"
+    )
+    compare.add_argument("reports", nargs="+", metavar="REPORT")
     return top
 
 
