@@ -21,11 +21,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def perses() -> Iterator[PersesStandin]:
     standin = PersesStandin(access_ttl_s=5)
     standin.add_user("alice", "alice-password")

@@ -22,11 +22,6 @@ def job(owner: str = "alice", job_id: str = "j1") -> Job:
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_only_one_of_two_racing_transitions_wins(store: JobStore) -> None:
     await store.create(job(), None, 60)
     a, b = job(), job()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import fakeredis
 import httpx
@@ -20,20 +20,6 @@ from tests.support.perses import PersesStandin, Tokens, forge_token
 pytestmark = pytest.mark.anyio
 
 COOKIES = ("jwtPayload", "jwtSignature", "jwtRefreshToken")
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def perses() -> Iterator[PersesStandin]:
-    standin = PersesStandin()
-    standin.add_user("alice", "alice-password", projects={"shop"})
-    standin.add_user("bob", "bob-password")
-    with standin:
-        yield standin
 
 
 @pytest.fixture

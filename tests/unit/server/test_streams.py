@@ -11,11 +11,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def store() -> AsyncIterator[JobStore]:
     redis = fakeredis.FakeAsyncRedis(decode_responses=True)
     job = Job(id="j", owner="o", question="q", datasource="/d", conversation_id="c")

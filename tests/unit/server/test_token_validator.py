@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import fakeredis
 import httpx
@@ -18,20 +18,6 @@ from persai.server.token_validator import KEY_PREFIX, TokenValidator, parse_toke
 from tests.support.perses import PersesStandin, Tokens, forge_token
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def perses() -> Iterator[PersesStandin]:
-    standin = PersesStandin()
-    standin.add_user("alice", "alice-password", projects={"shop"})
-    standin.add_user("bob", "bob-password")
-    with standin:
-        yield standin
 
 
 @pytest.fixture
