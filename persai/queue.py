@@ -33,7 +33,6 @@ def create_celery(settings: Settings, redis_url: str) -> Celery:
         task_default_queue=QUEUE,
         broker_transport_options={"visibility_timeout": visibility_timeout_s},
         broker_connection_retry_on_startup=True,
-        broker_pool_limit=None,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         task_send_sent_event=False,
