@@ -46,13 +46,12 @@ class ConversationStore:
         self, owner: str, conversation_id: str, *, messages: bool = True
     ) -> Conversation:
         """The conversation if `owner` owns it, else NotFound (also for somebody else's)."""
-        async with redis_errors():
-            fields = await self._redis.hgetall(keys.conversation(conversation_id))
-            raw = (
-                await self._redis.lrange(keys.conversation_messages(conversation_id), 0, -1)
-                if messages and fields
-                else []
-            )
+        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.conversation(conversation_id))
+            if messages:
+                pipe.lrange(keys.conversation_messages(conversation_id), 0, -1)
+            fields, *rest = await pipe.execute()
+        raw = rest[0] if rest else []
         if not fields or fields.get("owner") != owner:
             raise NotFound(f"no conversation {conversation_id!r}")
         return Conversation(

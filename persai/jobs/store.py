@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 # KEYS: job hash, event stream, queued set, running set, owner's active set.
 # ARGV: job id, new status, doc, event data, allowed current statuses...
 # The sets follow the status: they give the queue depth, the running jobs to watch for lost
-# workers, and each owner's number of unfinished jobs.
+# workers, and each owner's number of unfinished jobs. A final status is followed by `done`, the
+# last event of the stream, in the same step: no job ends without it.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
@@ -49,7 +50,11 @@ else
   redis.call('SREM', KEYS[4], id)
   redis.call('SREM', KEYS[5], id)
 end
-return redis.call('XADD', KEYS[2], '*', 'event', 'status', 'data', ARGV[4])
+local entry = redis.call('XADD', KEYS[2], '*', 'event', 'status', 'data', ARGV[4])
+if new ~= 'queued' and new ~= 'running' then
+  redis.call('XADD', KEYS[2], '*', 'event', 'done', 'data', cjson.encode({status = new}))
+end
+return entry
 """
 
 

@@ -80,9 +80,8 @@ class JobRunner:
             if job.attempts >= MAX_ATTEMPTS:
                 job.error = f"the worker running it was lost {job.attempts} times"
                 job.finished_at = utcnow()
-                if await self._s.store.transition(job, JobStatus.FAILED, (JobStatus.RUNNING,)):
-                    await self._s.store.emit(job.id, "error", {"message": job.error})
-                    await self._s.store.emit(job.id, "done", {"status": JobStatus.FAILED.value})
+                await self._s.store.emit(job.id, "error", {"message": job.error})
+                await self._s.store.transition(job, JobStatus.FAILED, (JobStatus.RUNNING,))
                 return False
             log.warning("the worker running this job was lost; queueing it again")
             reason = "the worker running it was lost; starting over"
@@ -92,8 +91,7 @@ class JobRunner:
 
     async def _finish_cancelled_before_start(self, job: Job) -> None:
         job.finished_at = utcnow()
-        if await self._s.store.transition(job, JobStatus.CANCELLED, _STARTABLE):
-            await self._s.store.emit(job.id, "done", {"status": JobStatus.CANCELLED.value})
+        await self._s.store.transition(job, JobStatus.CANCELLED, _STARTABLE)
 
     async def _investigate(self, job: Job) -> None:
         settings = self._s.settings
@@ -203,7 +201,6 @@ class JobRunner:
         """The running job's final state, then `done`, the last event of its stream."""
         if not await self._s.store.transition(job, status, (JobStatus.RUNNING,)):
             return
-        await self._s.store.emit(job.id, "done", {"status": status.value})
         metrics.INVESTIGATIONS.labels(status.value).inc()
         if job.started_at is not None and job.finished_at is not None:
             duration_s = (job.finished_at - job.started_at).total_seconds()

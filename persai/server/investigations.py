@@ -95,6 +95,7 @@ async def submit_question(
     resolve(path, settings)
     await admit(state, user.user)
     chosen_model = await _model(state, model)
+    follow_up = bool(conversation_id)
     if conversation_id:
         conversation = await state.conversations.get_for(user.user, conversation_id, messages=False)
         conversation_id = conversation.id
@@ -110,7 +111,8 @@ async def submit_question(
         time_range=time_range,
     )
     await enqueue(state, job, user.credentials)
-    await state.conversations.touch(user.user, conversation_id, question)
+    if follow_up:
+        await state.conversations.touch(user.user, conversation_id, question)
     return job
 
 
@@ -196,8 +198,7 @@ async def cancel(job_id: str, user: CurrentUser, state: State) -> Job:
     await state.store.request_cancel(job_id)
     if job.status is JobStatus.QUEUED:
         job.finished_at = utcnow()
-        if await state.store.transition(job, JobStatus.CANCELLED, (JobStatus.QUEUED,)):
-            await state.store.emit(job_id, "done", {"status": JobStatus.CANCELLED.value})
+        await state.store.transition(job, JobStatus.CANCELLED, (JobStatus.QUEUED,))
     return await state.store.get_for(user.user, job_id)
 
 
