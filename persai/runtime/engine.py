@@ -92,7 +92,10 @@ class Engine:
 
     async def _open(self) -> None:
         settings = self._settings
-        redis = connect(self._redis_url, patience_s=15.0)
+        # every job of this process may wait on Redis at once, plus the background tasks
+        redis = connect(
+            self._redis_url, patience_s=15.0, max_connections=settings.worker_concurrency + 20
+        )
         # no cookies kept: Perses prefers cookies to the bearer token of the user at hand
         http = httpx.AsyncClient(
             cookies=cookieless_jar(),

@@ -26,6 +26,8 @@ from persai.server.token_validator import TokenValidator
 from persai.version import __version__
 
 MAX_BODY_BYTES = 256 * 1024
+API_REDIS_CONNECTIONS = 2000
+"""Event streams share one reader per job, but each followed job holds a connection."""
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -75,7 +77,7 @@ def from_environment() -> FastAPI:
 
 def _open_state(settings: Settings) -> AppState:
     assert settings.redis_url is not None
-    redis = connect(settings.redis_url, patience_s=0.5)
+    redis = connect(settings.redis_url, patience_s=0.5, max_connections=API_REDIS_CONNECTIONS)
     # no cookies kept: Perses prefers cookies to the bearer token of the user at hand
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), cookies=cookieless_jar())
     validator = None

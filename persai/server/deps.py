@@ -10,7 +10,7 @@ from persai.server.auth import Principal
 from persai.server.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:  # async: no trip through the thread pool
     state: AppState = request.app.state.persai
     return state
 
