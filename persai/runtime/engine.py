@@ -100,7 +100,7 @@ class Engine:
         http = httpx.AsyncClient(
             cookies=cookieless_jar(),
             timeout=httpx.Timeout(settings.tool_call_timeout_s, connect=5.0),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=1000),
         )
         gateway = self._gateway or ModelGateway(
             settings.llama_stack_url or "", timeout_s=settings.model_call_timeout_s
