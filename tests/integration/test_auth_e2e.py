@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -542,3 +544,31 @@ def test_cors_allows_the_perses_origin_with_credentials_only(
     assert simple.headers["access-control-allow-origin"] == perses.base_url
     assert simple.headers["access-control-allow-credentials"] == "true"
     assert "access-control-allow-origin" not in foreign.headers
+
+
+def test_persai_ask_works_against_an_authenticated_persai_with_a_bearer_token(
+    persai_stack: StartStack,
+    perses: RecordingPerses,
+    scripted_model: ScriptedModel,
+    incidents: dict[str, Incident],
+) -> None:
+    latency = incidents["latency_spike"]
+    latency_scenario(scripted_model, "auth-ask", latency)
+    running = persai_stack(**auth_env(perses))
+    alice = login(perses, "alice")
+    assert running.api is not None
+    argv = [sys.executable, "-m", "persai.cli", "ask", "[scenario:auth-ask] Which service is slow?",
+            "-d", SHOP, "--url", running.api.url]  # fmt: skip
+    env = {**os.environ, "PERSAI_LOG_LEVEL": "WARNING"}
+    refused = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode != 0
+    assert "401 unauthenticated" in refused.stderr
+    done = subprocess.run(
+        argv, env={**env, "PERSAI_TOKEN": alice.access_token},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"The culprit is {latency.truth.culprit_value}." in done.stdout
+    assert "→ execute_range_query(" in done.stdout
+    assert alice.access_token not in done.stdout + done.stderr
+    assert {user for user, _ in perses.proxied()} == {"alice"}
