@@ -112,6 +112,15 @@ class JobStore:
             raise NotFound(f"no investigation {job_id!r}")
         return job
 
+    async def document_for(self, owner: str, job_id: str) -> str:
+        """The job as JSON if `owner` owns it (else NotFound), without decoding the record."""
+        async with redis_errors():
+            fields = await self._redis.hmget(keys.job(job_id), ["status", "owner", "doc"])
+        status, stored_owner, doc = (str(f) if f is not None else None for f in fields)
+        if status is None or doc is None or stored_owner != owner:
+            raise NotFound(f"no investigation {job_id!r}")
+        return f'{{"status":{json.dumps(status)},{doc[1:]}'
+
     async def list_for(self, owner: str, *, offset: int, limit: int) -> tuple[list[Job], int]:
         """The owner's jobs, newest first, and how many there are in all."""
         index = keys.user_jobs(owner)

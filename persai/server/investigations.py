@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from persai.credentials import Credentials
@@ -183,10 +183,18 @@ async def list_investigations(
     return InvestigationPage(items=jobs, total=total, limit=limit, offset=offset)
 
 
-@router.get("/investigations/{job_id}", response_model=Job)
-async def get_investigation(job_id: str, user: CurrentUser, state: State) -> Job:
-    """Status, steps (each tool call with what the model saw), answer, usage."""
-    return await state.store.get_for(user.user, job_id)
+@router.get(
+    "/investigations/{job_id}",
+    response_class=Response,
+    responses={200: {"model": Job, "description": "The investigation."}},
+)
+async def get_investigation(job_id: str, user: CurrentUser, state: State) -> Response:
+    """Status, steps (each tool call with what the model saw), answer, usage.
+
+    Polled often: the stored JSON is served as it is, without decoding it.
+    """
+    document = await state.store.document_for(user.user, job_id)
+    return Response(document, media_type="application/json")
 
 
 @router.post("/investigations/{job_id}/cancel", response_model=Job)
