@@ -254,6 +254,10 @@ class ModelGateway:
             models = await self._client.models.list()
         except APIConnectionError as exc:
             raise ModelUnavailable(f"Llama Stack at {self.base_url} is unreachable") from exc
+        except APIStatusError as exc:
+            raise ModelUnavailable(
+                f"Llama Stack at {self.base_url} could not list models: HTTP {exc.status_code}"
+            ) from exc
         return [m.id for m in models if (m.custom_metadata or {}).get("model_type", "llm") == "llm"]
 
     async def ping(self) -> None:
