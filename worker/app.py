@@ -8,7 +8,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_init, worker_shutdown
 
-from persai.agent.llama import ModelGateway
+from persai.agent.llama import ModelClient
 from persai.config import Settings
 from persai.queue import INVESTIGATE, create_celery
 from persai.runtime import Engine
@@ -16,7 +16,7 @@ from persai.runtime import Engine
 log = logging.getLogger(__name__)
 
 
-def create_worker(settings: Settings, *, gateway: ModelGateway | None = None) -> Celery:
+def create_worker(settings: Settings, *, gateway: ModelClient | None = None) -> Celery:
     """The Celery app of a worker process, with its investigation task and its engine.
 
     `gateway` replaces the Llama Stack gateway (benchmarks use one that answers at once).
@@ -47,7 +47,7 @@ def create_worker(settings: Settings, *, gateway: ModelGateway | None = None) ->
 
 
 def run_worker(
-    settings: Settings, *, concurrency: int | None = None, gateway: ModelGateway | None = None
+    settings: Settings, *, concurrency: int | None = None, gateway: ModelClient | None = None
 ) -> None:
     """Run a worker in this process until it is told to stop (SIGTERM: warm shutdown)."""
     app = create_worker(settings, gateway=gateway)

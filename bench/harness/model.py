@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 
 from persai.agent.llama import (
     Message,
-    ModelGateway,
     ModelTurn,
     ToolCall,
     ToolResult,
@@ -56,11 +55,10 @@ class Script:
         return cls(**raw)
 
 
-class ScriptedGateway(ModelGateway):
-    """Answers by `script`, inside the worker's event loop."""
+class ScriptedGateway:
+    """A ModelClient answering by `script`, inside the worker's event loop."""
 
     def __init__(self, script: Script) -> None:
-        # ModelGateway.__init__ is not called: there is no Llama Stack to open a client to.
         self.script = script
         self._ids = itertools.count()
 

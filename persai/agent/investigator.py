@@ -19,7 +19,7 @@ from persai import metrics
 from persai.agent.llama import (
     AssistantMessage,
     Message,
-    ModelGateway,
+    ModelClient,
     ModelTurn,
     ToolCall,
     ToolResult,
@@ -80,7 +80,7 @@ class Limits:
 
 
 class Investigator:
-    def __init__(self, gateway: ModelGateway, toolbox: Toolbox) -> None:
+    def __init__(self, gateway: ModelClient, toolbox: Toolbox) -> None:
         self._gateway = gateway
         self._toolbox = toolbox
         self._specs = [

@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from llama_stack_client import (
     APIConnectionError,
@@ -33,6 +33,7 @@ from persai.errors import ModelProviderError, ModelUnavailable, UnknownModel
 __all__ = [
     "AssistantMessage",
     "Message",
+    "ModelClient",
     "ModelGateway",
     "ModelTurn",
     "ToolCall",
@@ -98,6 +99,27 @@ class ModelTurn:
     tool_calls: list[ToolCall] = field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0
+
+
+class ModelClient(Protocol):
+    """What the agent needs of a model server: turns, the models it serves, closing.
+
+    `ModelGateway` is the Llama Stack one; benchmarks pass one that answers at once.
+    """
+
+    async def stream_turn(
+        self,
+        *,
+        model: str,
+        instructions: str,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        on_text: Callable[[str], Awaitable[None]],
+    ) -> ModelTurn: ...
+
+    async def list_models(self) -> list[str]: ...
+
+    async def aclose(self) -> None: ...
 
 
 class _TurnFailed(Exception):

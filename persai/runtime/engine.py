@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from persai import metrics
 from persai.agent import Investigator
-from persai.agent.llama import ModelGateway
+from persai.agent.llama import ModelClient, ModelGateway
 from persai.agent.tools import ALL_TOOLS, PROMETHEUS_TOOLS, Tool, Toolbox
 from persai.config import Settings
 from persai.credentials import cookieless_jar
@@ -48,7 +48,7 @@ class Engine:
         redis_url: str,
         *,
         requeue: Callable[[str], None],
-        gateway: ModelGateway | None = None,
+        gateway: ModelClient | None = None,
     ) -> None:
         """`requeue` sends a job id to the queue again (a job whose worker was lost);
         `gateway` replaces the Llama Stack gateway (benchmarks measure PersAI's own path)."""
