@@ -27,6 +27,7 @@ from starlette.responses import Response
 from persai.credentials import token_claims
 from persai.incidents import Incident
 from tests.integration.conftest import PersAIStack
+from tests.integration.test_operations import metric
 from tests.support.persai import wait_for_job
 from tests.support.perses import PersesStandin, Tokens, User, forge_token
 from tests.support.prometheus import PrometheusServer
@@ -379,6 +380,23 @@ def test_a_hundred_requests_cost_one_perses_call(
     assert asyncio.run(hundred(headers=bearer(carol.access_token))) == [200] * 100
     assert perses.count("whoami") == 1
     assert perses.count("refresh") == 1
+
+    # what an operator sees of it on /metrics
+    exposed = httpx.get(f"{api_url}/metrics").text
+    assert (
+        metric(exposed, "persai_perses_requests_total", endpoint="/api/auth/refresh", status="200")
+        == 1
+    )
+    assert (
+        metric(
+            exposed, "persai_perses_requests_total", endpoint="/api/v1/user/whoami", status="200"
+        )
+        == 1
+    )
+    hits = metric(exposed, "persai_auth_cache_total", result="hit")
+    misses = metric(exposed, "persai_auth_cache_total", result="miss")
+    assert hits + misses == 200
+    assert hits >= 100  # the one-by-one halves, at least, were answered from the cache
 
 
 def bad_credentials(perses: PersesStandin) -> list[tuple[str, dict[str, str], list[str]]]:
