@@ -82,7 +82,9 @@ async def test_bearer_token_perses_rejects_is_unauthenticated(
 
 
 def _bad_tokens() -> dict[str, tuple[str, str]]:
-    future = time.time() + 600
+    # built when tests are collected, which can be many minutes before this test runs: a day
+    # ahead stays in the future, and `nbf` far beyond the 60 s clock-skew tolerance
+    future = time.time() + 86_400
     good = forge_token({"sub": "alice", "exp": future})
     head, body, sig = good.split(".")
     return {
@@ -107,7 +109,7 @@ def _bad_tokens() -> dict[str, tuple[str, str]]:
         "no exp": (forge_token({"sub": "alice"}), "has no expiry"),
         "no sub": (forge_token({"exp": future}), "names no user"),
         "nbf in the future": (
-            forge_token({"sub": "alice", "exp": future, "nbf": future - 10}),
+            forge_token({"sub": "alice", "exp": future, "nbf": future - 3600}),
             "not valid yet",
         ),
         "oversized": (forge_token({"sub": "alice", "exp": future, "pad": "x" * 9000}), "longer"),
