@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     investigation_timeout_s: float = 900.0
     tool_result_tokens: int = 2000
     tool_max_response_bytes: int = 20_000_000
+    upstream_max_concurrency: int = Field(default=32, ge=1)
+    """Requests one worker process has in flight to one datasource (or Perses) at once."""
 
     # Jobs and limits
     question_max_chars: int = 8000

@@ -71,6 +71,17 @@ def _doc(job: Job) -> str:
     return job.model_dump_json(exclude={"status"})
 
 
+def _job(status: Any, doc: Any) -> Job | None:
+    """The job of its stored status and document (None: no such job)."""
+    if status is None or doc is None:
+        return None
+    return Job.model_validate({**json.loads(doc), "status": status})
+
+
+def _event_fields(event: EventName, data: dict[str, Any]) -> dict[Any, Any]:
+    return {"event": event, "data": json.dumps(data, default=str)}
+
+
 class JobStore:
     """Job records, per-user indexes and event streams, on one Redis."""
 
@@ -99,11 +110,16 @@ class JobStore:
 
     async def get(self, job_id: str) -> Job | None:
         async with redis_errors():
-            fields = await self._redis.hmget(keys.job(job_id), ["status", "doc"])
-        status, doc = fields
-        if status is None or doc is None:
-            return None
-        return Job.model_validate({**json.loads(doc), "status": status})
+            status, doc = await self._redis.hmget(keys.job(job_id), ["status", "doc"])
+        return _job(status, doc)
+
+    async def get_to_run(self, job_id: str) -> tuple[Job | None, bool]:
+        """The job and whether its cancellation was asked for, in one round trip."""
+        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(keys.job(job_id), ["status", "doc"])
+            pipe.exists(keys.cancel(job_id))
+            (status, doc), cancelled = await pipe.execute()
+        return _job(status, doc), bool(cancelled)
 
     async def get_for(self, owner: str, job_id: str) -> Job:
         """The job if `owner` owns it; anything else is the same 404 (no existence leak)."""
@@ -153,16 +169,19 @@ class JobStore:
             await self._expire(job)
         return bool(entry)
 
-    async def save(self, job: Job) -> None:
-        """Store the record's progress (steps, usage); the status is left as it is."""
-        async with redis_errors():
-            await self._redis.hset(keys.job(job.id), "doc", _doc(job))
-
     async def emit(self, job_id: str, event: EventName, data: dict[str, Any]) -> str:
         """Append an event to the job's stream; returns its id."""
-        fields: dict[Any, Any] = {"event": event, "data": json.dumps(data, default=str)}
         async with redis_errors():
-            entry = await self._redis.xadd(keys.events(job_id), fields)
+            entry = await self._redis.xadd(keys.events(job_id), _event_fields(event, data))
+        return str(entry)
+
+    async def save_and_emit(self, job: Job, event: EventName, data: dict[str, Any]) -> str:
+        """Store the record's progress (steps, usage; the status is left as it is) and append
+        an event, in one step and one round trip: the record and its stream agree."""
+        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.job(job.id), "doc", _doc(job))
+            pipe.xadd(keys.events(job.id), _event_fields(event, data))
+            _, entry = await pipe.execute()
         return str(entry)
 
     async def read_events(self, job_id: str, after: str, *, block_ms: int | None) -> list[Event]:

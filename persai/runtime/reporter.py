@@ -50,14 +50,13 @@ class JobReporter:
 
     async def tool_call(self, step: Step) -> None:
         await self.flush()
-        await self._store.save(self._job)
         await self._emit(
             "tool_call",
             {"call_id": step.call_id, "tool": step.tool, "arguments": step.arguments},
+            save=True,
         )
 
     async def tool_result(self, step: Step) -> None:
-        await self._store.save(self._job)
         await self._emit(
             "tool_result",
             {
@@ -68,13 +67,18 @@ class JobReporter:
                 "data": step.data,
                 "duration_ms": step.duration_ms,
             },
+            save=True,
         )
 
-    async def _emit(self, event: EventName, data: dict[str, Any]) -> None:
+    async def _emit(self, event: EventName, data: dict[str, Any], *, save: bool = False) -> None:
+        """Append an event; with `save`, store the record's progress in the same step."""
         if self._events_left <= 0:
             raise TooManyEvents(
                 "the investigation produced more events than the limit "
                 "(PERSAI_MAX_EVENTS_PER_JOB); it was stopped"
             )
         self._events_left -= 1
-        await self._store.emit(self._job.id, event, data)
+        if save:
+            await self._store.save_and_emit(self._job, event, data)
+        else:
+            await self._store.emit(self._job.id, event, data)

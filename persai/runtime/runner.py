@@ -10,7 +10,7 @@ import httpx
 
 from persai import metrics
 from persai.agent import Investigator, Limits, Progress, Turn, history, instructions
-from persai.agent.tools import TokenSource, ToolContext, UpstreamAPI
+from persai.agent.tools import TokenSource, ToolContext, UpstreamAPI, UpstreamSlots
 from persai.config import Settings
 from persai.datasources import parse_datasource, resolve
 from persai.errors import PersAIError
@@ -34,6 +34,7 @@ class Services:
     store: JobStore
     conversations: ConversationStore
     http: httpx.AsyncClient
+    upstream_slots: UpstreamSlots
     investigator: Investigator
     credentials: CredentialsSource
 
@@ -46,14 +47,14 @@ class JobRunner:
     async def run(self, job_id: str) -> None:
         """Run the job unless it is finished, cancelled or taken by another worker."""
         with bound(job=job_id):
-            job = await self._s.store.get(job_id)
+            job, cancelled = await self._s.store.get_to_run(job_id)
             if job is None:
                 log.warning("job %s does not exist (expired?); nothing to do", job_id)
                 return
             if job.status.terminal:
                 log.info("job already %s; a redelivered message does nothing", job.status)
                 return
-            if await self._s.store.cancel_requested(job_id):
+            if cancelled:
                 await self._finish_cancelled_before_start(job)
                 return
             job.started_at, job.attempts = utcnow(), job.attempts + 1
@@ -165,6 +166,7 @@ class JobRunner:
             label=label,
             tokens=tokens if via_perses else None,
             max_bytes=self._s.settings.tool_max_response_bytes,
+            slots=self._s.upstream_slots,
         )
 
     async def _succeed(self, job: Job, reporter: JobReporter, progress: Progress) -> None:

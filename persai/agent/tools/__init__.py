@@ -5,7 +5,7 @@ from persai.agent.tools.perses import PERSES_TOOLS
 from persai.agent.tools.prometheus import PROMETHEUS_QUERY_TOOLS
 from persai.agent.tools.prometheus_meta import PROMETHEUS_META_TOOLS
 from persai.agent.tools.prometheus_rules import PROMETHEUS_RULE_TOOLS
-from persai.agent.tools.upstream import TokenSource, UpstreamAPI, UpstreamError
+from persai.agent.tools.upstream import TokenSource, UpstreamAPI, UpstreamError, UpstreamSlots
 
 PROMETHEUS_TOOLS: tuple[Tool, ...] = (
     *PROMETHEUS_QUERY_TOOLS,
@@ -28,5 +28,6 @@ __all__ = [
     "Toolbox",
     "UpstreamAPI",
     "UpstreamError",
+    "UpstreamSlots",
     "tool",
 ]

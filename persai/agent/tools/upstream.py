@@ -5,8 +5,10 @@ Every failure becomes a ToolError the model can act on; the bytes read from upst
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, Protocol
 
 import httpx
@@ -34,6 +36,26 @@ class TokenSource(Protocol):
     async def refresh(self) -> str: ...
 
 
+class UpstreamSlots:
+    """How many requests one process may have in flight to each upstream (base URL) at once.
+
+    Hundreds of investigations on one worker tend to call their tools in the same instant. A
+    bound keeps Prometheus from a burst it would only queue (its own default is 20 concurrent
+    queries) and keeps the HTTP client's connection pool small, whose bookkeeping grows with
+    every connection it holds.
+    """
+
+    def __init__(self, per_upstream: int) -> None:
+        self._per_upstream = per_upstream
+        self._slots: dict[str, asyncio.Semaphore] = {}
+
+    def slot(self, base_url: str) -> asyncio.Semaphore:
+        key = base_url.rstrip("/")
+        if (slot := self._slots.get(key)) is None:
+            slot = self._slots[key] = asyncio.Semaphore(self._per_upstream)
+        return slot
+
+
 class UpstreamAPI:
     """A JSON HTTP API under one base URL, called with the user's bearer token when given."""
 
@@ -45,12 +67,17 @@ class UpstreamAPI:
         label: str,
         tokens: TokenSource | None = None,
         max_bytes: int,
+        slots: UpstreamSlots | None = None,
     ) -> None:
+        """`slots` bounds the requests in flight to `base_url` (none: unbounded)."""
         self._http = http
         self._base_url = base_url.rstrip("/")
         self.label = label
         self._tokens = tokens
         self._max_bytes = max_bytes
+        self._slot: AbstractAsyncContextManager[Any] = (
+            slots.slot(self._base_url) if slots is not None else nullcontext()
+        )
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """GET base_url + path; the decoded JSON body, or a ToolError saying what went wrong.
@@ -70,9 +97,12 @@ class UpstreamAPI:
             token = await (self._tokens.refresh() if refresh else self._tokens.bearer())
             headers["Authorization"] = f"Bearer {token}"
         try:
-            async with self._http.stream(
-                "GET", self._base_url + path, params=params, headers=headers
-            ) as response:
+            async with (
+                self._slot,
+                self._http.stream(
+                    "GET", self._base_url + path, params=params, headers=headers
+                ) as response,
+            ):
                 body = await self._read_capped(response)
         except httpx.TimeoutException as exc:
             raise ToolError(f"{self.label} did not answer in time; narrow the query") from exc
