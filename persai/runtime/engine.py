@@ -2,9 +2,11 @@
 investigation that process runs.
 
 Investigations spend their time waiting on the model and on Prometheus, so one loop carries
-hundreds at once; it is uvloop's, whose sockets and callbacks cost a fraction of asyncio's own. Celery's thread pool only hands job ids over and waits (its threads are cheap
-while they wait); deadlines and cancellation are the jobs' own, since Celery's thread pool
-cannot enforce them.
+hundreds at once. What each of them costs the loop's one core decides how many fit: the loop
+is uvloop's, the tools' HTTP goes through aiohttp (`transport`), and a job's Redis writes are
+few and pipelined. Celery's thread pool only hands job ids over and waits (its threads are
+cheap while they wait); deadlines and cancellation are the jobs' own, since Celery's thread
+pool cannot enforce them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from persai.jobs import ConversationStore, JobStore, keys
 from persai.redis_client import connect
 from persai.runtime.credentials import CredentialsSource
 from persai.runtime.runner import JobRunner, Services
+from persai.runtime.transport import AiohttpTransport
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,7 @@ class Engine:
         http = httpx.AsyncClient(
             cookies=cookieless_jar(),
             timeout=httpx.Timeout(settings.tool_call_timeout_s, connect=5.0),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=1000),
+            transport=AiohttpTransport(max_connections=1000),
         )
         gateway = self._gateway or ModelGateway(
             settings.llama_stack_url or "", timeout_s=settings.model_call_timeout_s
