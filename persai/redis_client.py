@@ -6,7 +6,10 @@ import redis.asyncio as aioredis
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.driver_info import DriverInfo
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+
+from persai.version import __version__
 
 SOCKET_TIMEOUT_S = 30.0
 """Longest wait for a reply; blocking reads (XREAD BLOCK) must block for less than this."""
@@ -21,6 +24,9 @@ def connect(url: str, *, patience_s: float, max_connections: int) -> aioredis.Re
     free connection instead of failing.
     """
     cap_s = min(2.0, max(0.1, patience_s / 4))
+    # made once: by default every new connection looks redis-py's version up in the installed
+    # packages' metadata, which costs more than the connection itself
+    driver = DriverInfo().add_upstream_driver("persai", __version__)
     retries = max(1, round(patience_s / cap_s) + 2)
     pool = BlockingConnectionPool.from_url(
         url,
@@ -32,5 +38,6 @@ def connect(url: str, *, patience_s: float, max_connections: int) -> aioredis.Re
         health_check_interval=15,
         retry=Retry(ExponentialBackoff(cap=cap_s, base=0.05), retries),
         retry_on_error=[ConnectionError, TimeoutError, BusyLoadingError],
+        driver_info=driver,
     )
     return aioredis.Redis.from_pool(pool)

@@ -57,6 +57,13 @@ end
 return entry
 """
 
+# KEYS: job hash, event stream. ARGV: doc, event name, event data.
+# The record's progress and the event that tells of it, at once and in one round trip.
+_SAVE_AND_EMIT = """
+redis.call('HSET', KEYS[1], 'doc', ARGV[1])
+return redis.call('XADD', KEYS[2], '*', 'event', ARGV[2], 'data', ARGV[3])
+"""
+
 
 @asynccontextmanager
 async def redis_errors() -> AsyncIterator[None]:
@@ -78,10 +85,6 @@ def _job(status: Any, doc: Any) -> Job | None:
     return Job.model_validate({**json.loads(doc), "status": status})
 
 
-def _event_fields(event: EventName, data: dict[str, Any]) -> dict[Any, Any]:
-    return {"event": event, "data": json.dumps(data, default=str)}
-
-
 class JobStore:
     """Job records, per-user indexes and event streams, on one Redis."""
 
@@ -89,6 +92,7 @@ class JobStore:
         self._redis = redis
         self._retention_s = retention_s
         self._transition = redis.register_script(_TRANSITION)
+        self._save_and_emit = redis.register_script(_SAVE_AND_EMIT)
 
     async def create(self, job: Job, sealed_credentials: str | None, ttl_s: int) -> str:
         """Store a new queued job and its first event; returns that event's id.
@@ -172,16 +176,17 @@ class JobStore:
     async def emit(self, job_id: str, event: EventName, data: dict[str, Any]) -> str:
         """Append an event to the job's stream; returns its id."""
         async with redis_errors():
-            entry = await self._redis.xadd(keys.events(job_id), _event_fields(event, data))
+            fields: dict[Any, Any] = {"event": event, "data": json.dumps(data, default=str)}
+            entry = await self._redis.xadd(keys.events(job_id), fields)
         return str(entry)
 
     async def save_and_emit(self, job: Job, event: EventName, data: dict[str, Any]) -> str:
         """Store the record's progress (steps, usage; the status is left as it is) and append
         an event, in one step and one round trip: the record and its stream agree."""
-        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.job(job.id), "doc", _doc(job))
-            pipe.xadd(keys.events(job.id), _event_fields(event, data))
-            _, entry = await pipe.execute()
+        names = [keys.job(job.id), keys.events(job.id)]
+        argv = [_doc(job), event, json.dumps(data, default=str)]
+        async with redis_errors():
+            entry = await self._save_and_emit(keys=names, args=argv)
         return str(entry)
 
     async def read_events(self, job_id: str, after: str, *, block_ms: int | None) -> list[Event]:
