@@ -3,8 +3,8 @@ investigation that process runs.
 
 Investigations spend their time waiting on the model and on Prometheus, so one loop carries
 hundreds at once. What each of them costs the loop's one core decides how many fit: the loop
-is uvloop's, the tools' HTTP goes through aiohttp (`transport`), and a job's Redis writes are
-few and pipelined. Celery's thread pool only hands job ids over and waits (its threads are
+is uvloop's, the tools' HTTP goes through aiohttp, and a job's Redis writes are few and
+pipelined. Celery's thread pool only hands job ids over and waits (its threads are
 cheap while they wait); deadlines and cancellation are the jobs' own, since Celery's thread
 pool cannot enforce them.
 """
@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import aiohttp
 import httpx
 import redis.asyncio as aioredis
 import uvloop
@@ -36,7 +37,6 @@ from persai.jobs import ConversationStore, JobStore, keys
 from persai.redis_client import connect
 from persai.runtime.credentials import CredentialsSource
 from persai.runtime.runner import JobRunner, Services
-from persai.runtime.transport import AiohttpTransport
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,11 @@ class Engine:
         http = httpx.AsyncClient(
             cookies=cookieless_jar(),
             timeout=httpx.Timeout(settings.tool_call_timeout_s, connect=5.0),
-            transport=AiohttpTransport(max_connections=1000),
+        )
+        tools_http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0, keepalive_timeout=30),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(sock_connect=5.0, sock_read=settings.tool_call_timeout_s),
         )
         gateway = self._gateway or ModelGateway(
             settings.llama_stack_url or "", timeout_s=settings.model_call_timeout_s
@@ -115,6 +119,7 @@ class Engine:
             store=store,
             conversations=ConversationStore(redis),
             http=http,
+            tools_http=tools_http,
             upstream_slots=UpstreamSlots(settings.upstream_max_concurrency),
             investigator=Investigator(
                 gateway, Toolbox(self._tools(), timeout_s=settings.tool_call_timeout_s)
@@ -123,7 +128,7 @@ class Engine:
         )
         self._runner = JobRunner(services, worker_id=self.worker_id)
         self._store = store
-        self._closers = [gateway.aclose(), http.aclose(), redis.aclose()]
+        self._closers = [gateway.aclose(), http.aclose(), tools_http.close(), redis.aclose()]
         self._background = [
             asyncio.create_task(self._listen_for_cancels(redis)),
             asyncio.create_task(self._heartbeat(redis)),

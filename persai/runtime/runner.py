@@ -6,6 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
 
 from persai import metrics
@@ -34,6 +35,9 @@ class Services:
     store: JobStore
     conversations: ConversationStore
     http: httpx.AsyncClient
+    """For Perses's token refresh."""
+    tools_http: aiohttp.ClientSession
+    """For the tools' requests to the datasources and Perses."""
     upstream_slots: UpstreamSlots
     investigator: Investigator
     credentials: CredentialsSource
@@ -161,7 +165,7 @@ class JobRunner:
         self, base_url: str, label: str, via_perses: bool, tokens: TokenSource | None
     ) -> UpstreamAPI:
         return UpstreamAPI(
-            self._s.http,
+            self._s.tools_http,
             base_url,
             label=label,
             tokens=tokens if via_perses else None,

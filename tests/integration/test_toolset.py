@@ -25,6 +25,7 @@ from persai.agent.tools.perses import NOT_CONFIGURED
 from persai.incidents import Incident
 from persai.jobs import TimeRange
 from tests.integration.conftest import PersAIStack
+from tests.support.httpd import tools_session
 from tests.support.persai import wait_for_job
 from tests.support.perses import PersesStandin
 from tests.support.prometheus import PrometheusServer
@@ -143,11 +144,13 @@ class Caller:
     ) -> ToolOutput:
         async def run() -> ToolOutput:
             tokens = StaticTokens(self.perses.issue_tokens(user).access_token)
-            async with httpx.AsyncClient(timeout=20) as http:
+            async with tools_session(read_timeout_s=20) as session:
 
                 def api(path: str, label: str) -> UpstreamAPI:
                     url = self.perses.base_url + path
-                    return UpstreamAPI(http, url, label=label, tokens=tokens, max_bytes=20_000_000)
+                    return UpstreamAPI(
+                        session, url, label=label, tokens=tokens, max_bytes=20_000_000
+                    )
 
                 context = ToolContext(
                     prometheus=api(datasource, datasource),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -141,11 +143,12 @@ def test_a_query_prometheus_gave_up_on_asks_for_less() -> None:
 
 
 def test_a_slow_proxy_is_a_timeout_the_model_can_act_on() -> None:
-    def slow(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out", request=request)
+    async def slow(_request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(2)
+        return httpx.Response(200, json={})
 
     fake = Fake().handle("/proxy/projects/shop/datasources/prom/api/v1/query", slow)
-    message = error(fake, "execute_instant_query", {"query": "x"})
+    message = error(fake, "execute_instant_query", {"query": "x"}, read_timeout_s=0.3)
     assert (
         message == "/proxy/projects/shop/datasources/prom did not answer in time; narrow the query"
     )

@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from persai.agent.tools import ToolError, UpstreamAPI, UpstreamError
+from persai.embedded import free_port
+from tests.support.httpd import serve, tools_session
 
 LABEL = "/proxy/globaldatasources/prom"
 
@@ -29,9 +31,9 @@ class Tokens:
 
 def _get(handler: Any, *, tokens: Tokens | None = None, max_bytes: int = 1_000_000) -> Any:
     async def run() -> Any:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        async with serve(handler) as (perses_url, session):
             api = UpstreamAPI(
-                http, "http://perses.test" + LABEL, label=LABEL, tokens=tokens, max_bytes=max_bytes
+                session, perses_url + LABEL, label=LABEL, tokens=tokens, max_bytes=max_bytes
             )
             return await api.get("/api/v1/query", {"query": "up"})
 
@@ -74,11 +76,13 @@ def test_an_answer_too_large_is_refused_with_advice() -> None:
 
 
 def test_an_unreachable_upstream() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
+    async def run() -> Any:
+        async with tools_session() as session:
+            url = f"http://127.0.0.1:{free_port()}" + LABEL  # nothing listens there
+            return await UpstreamAPI(session, url, label=LABEL, max_bytes=1000).get("/api/v1/query")
 
-    with pytest.raises(ToolError, match=f"^{LABEL} is unreachable: ConnectError$"):
-        _get(refuse)
+    with pytest.raises(ToolError, match=f"^{LABEL} is unreachable: ClientConnectorError$"):
+        asyncio.run(run())
 
 
 def test_a_missing_endpoint() -> None:

@@ -1,11 +1,12 @@
-"""Calling tools in unit tests: Prometheus (behind the Perses proxy) and Perses faked by one
-httpx.MockTransport, a ToolContext on real UpstreamAPI clients, the Toolbox parsing JSON."""
+"""Calling tools in unit tests: Prometheus (behind the Perses proxy) and Perses answered by one
+local HTTP server whose routes the test writes, a ToolContext on real UpstreamAPI clients, the
+Toolbox parsing JSON."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,11 +16,11 @@ import pytest
 from persai.agent.results import estimate_tokens
 from persai.agent.tools import ALL_TOOLS, Toolbox, ToolContext, ToolError, ToolOutput, UpstreamAPI
 from persai.jobs import TimeRange
+from tests.support.httpd import serve
 
 NOW = datetime(2026, 11, 24, 14, 0, 0, tzinfo=UTC)
-PERSES = "http://perses.test"
 DATASOURCE = "/proxy/projects/shop/datasources/prom"
-Handler = Callable[[httpx.Request], httpx.Response]
+Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
 
 
 def success(data: Any, **extra: Any) -> dict[str, Any]:
@@ -45,7 +46,7 @@ class Fake:
         self.routes[path] = handler
         return self
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: httpx.Request) -> httpx.Response | Awaitable[httpx.Response]:
         self.requests.append(request)
         handler = self.routes.get(request.url.path)
         if handler is None:
@@ -68,19 +69,20 @@ def call(
     time_range: TimeRange | None = None,
     perses: bool = True,
     max_bytes: int = 1_000_000,
+    read_timeout_s: float = 10,
 ) -> ToolOutput:
     """Call tool `name` like the worker does; asserts the output fits the budget."""
 
     async def run() -> ToolOutput:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as http:
+        async with serve(fake, read_timeout_s=read_timeout_s) as (perses_url, session):
             context = ToolContext(
                 prometheus=UpstreamAPI(
-                    http, PERSES + DATASOURCE, label=DATASOURCE, max_bytes=max_bytes
+                    session, perses_url + DATASOURCE, label=DATASOURCE, max_bytes=max_bytes
                 ),
                 now=NOW,
                 budget_tokens=budget,
                 time_range=time_range,
-                perses=UpstreamAPI(http, PERSES, label="Perses", max_bytes=max_bytes)
+                perses=UpstreamAPI(session, perses_url, label="Perses", max_bytes=max_bytes)
                 if perses
                 else None,
             )
