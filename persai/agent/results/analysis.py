@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -116,17 +117,24 @@ def analyse(
     )
 
 
+def _differences(values: list[float]) -> list[float]:
+    """Each value minus the one before it."""
+    return list(map(operator.sub, values[1:], values[:-1]))
+
+
 def _shape_events(times: list[float], values: list[float], unit: str) -> list[Event]:
     if len(values) < 3:
         return []
     center = statistics.median(values)
-    diffs = [b - a for a, b in itertools.pairwise(values)]
-    noise = robust_spread(diffs, statistics.median(diffs)) / math.sqrt(2)
+    diffs = _differences(values)
+    diffs_center = statistics.median(diffs)
+    noise = robust_spread(diffs, diffs_center) / math.sqrt(2)
     floor = 1e-9 * max(1.0, abs(center))
     spread = max(robust_spread(values, center), noise, floor)
     runs = _excursions(times, values, center, spread, unit)
     spans = [e.span for e in runs if e.span]
-    jumps = _jumps(times, values, max(noise * math.sqrt(2), floor), spans, unit)
+    usual_change = max(noise * math.sqrt(2), floor)
+    jumps = _jumps(times, values, (diffs, diffs_center, center), usual_change, spans, unit)
     return runs + jumps
 
 
@@ -137,10 +145,9 @@ def _excursions(
     z = [(v - center) / spread for v in values]
     material = MIN_CHANGE * abs(center)
     found: list[Event] = []
-    i = 0
-    while i < len(z):
-        if abs(z[i]) < PEAK_Z or abs(values[i] - center) < material:
-            i += 1
+    after = 0  # points before this one belong to a stretch already found
+    for i in [k for k, score in enumerate(z) if abs(score) >= PEAK_Z]:
+        if i < after or abs(values[i] - center) < material:
             continue
         sign = 1 if z[i] > 0 else -1
         first = i
@@ -151,7 +158,7 @@ def _excursions(
             last += 1
         peak = max(range(first, last + 1), key=lambda k: sign * z[k])
         found.append(_run_event(times, values, (first, peak, last), center, spread, unit))
-        i = last + 1
+        after = last + 1
     found.sort(key=lambda e: -e.score)
     return found[:2]
 
@@ -185,20 +192,22 @@ def _run_event(
 def _jumps(
     times: list[float],
     values: list[float],
+    medians: tuple[list[float], float, float],
     usual_change: float,
     spans: list[tuple[float, float]],
     unit: str,
 ) -> list[Event]:
-    """Sudden changes between neighbouring points that no reported stretch already explains."""
-    diffs = [b - a for a, b in itertools.pairwise(values)]
-    center = statistics.median(diffs)
-    step = min((b - a for a, b in itertools.pairwise(times)), default=0.0)
-    material = MIN_CHANGE * abs(statistics.median(values))
+    """Sudden changes between neighbouring points that no reported stretch already explains.
+
+    `medians`: the differences between neighbouring values, their median and the values'.
+    """
+    diffs, center, values_center = medians
+    step = min(_differences(times), default=0.0)
+    material = MIN_CHANGE * abs(values_center)
     limit = JUMP_Z * usual_change
     found = []
-    for i, change in enumerate(diffs):
-        if abs(change - center) < limit or abs(change) < material:
-            continue
+    for i in [k for k, d in enumerate(diffs) if abs(d - center) >= limit and abs(d) >= material]:
+        change = diffs[i]
         at = times[i + 1]
         if any(s - 1.5 * step <= at <= e + 1.5 * step for s, e in spans):
             continue
@@ -236,7 +245,9 @@ def _gap_events(times: list[float], grid: Grid) -> tuple[list[Event], str]:
     if not times or grid.step <= 0:
         return [], ""
     events = []
-    for a, b in itertools.pairwise(times):
+    # a point is missing where neighbours lie 1.5 steps apart or more: most series have none
+    gapless = len(times) < 2 or max(_differences(times)) < 1.25 * grid.step
+    for a, b in [] if gapless else itertools.pairwise(times):
         missing = round((b - a) / grid.step) - 1
         if missing >= 1:
             span = f"{format_time(a + grid.step)} to {format_time(b - grid.step)}"
