@@ -89,7 +89,7 @@ class Runner:
             submission_s=max(s.accepted_at for s in submitted) - began,
             each_s=[finished[s.job_id].done_at - s.sent_at for s in submitted],
             failed=sum(1 for f in finished.values() if f.status != "succeeded"),
-            spent=timelines(self.client, ids),
+            spent=timelines(self.client, submitted),
         )
 
 

@@ -15,6 +15,9 @@ from persai.runtime import Engine
 
 log = logging.getLogger(__name__)
 
+POOL = "worker.pool:PrestartedThreadPool"
+"""Celery's thread pool, its threads started up front (`worker.pool`)."""
+
 
 def create_worker(settings: Settings, *, gateway: ModelClient | None = None) -> Celery:
     """The Celery app of a worker process, with its investigation task and its engine.
@@ -51,10 +54,10 @@ def run_worker(
 ) -> None:
     """Run a worker in this process until it is told to stop (SIGTERM: warm shutdown)."""
     app = create_worker(settings, gateway=gateway)
+    app.conf.worker_pool = POOL
     app.worker_main(
         [
             "worker",
-            "--pool=threads",
             f"--concurrency={concurrency or settings.worker_concurrency}",
             f"--loglevel={settings.log_level}",
             "--without-gossip",

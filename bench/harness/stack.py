@@ -131,10 +131,12 @@ def wait_finished(
 
     `client` decodes responses. A job whose record is finished but whose stream has no `done`
     event after LOST_DONE_S counts as finished with status `<status> without done`: its
-    subscribers would wait for ever.
+    subscribers would wait for ever. Each poll reads one entry per unfinished job (the times
+    come from the entries' ids, not from when they were read): the benchmarks share the
+    machine with what they measure.
     """
     pending = set(job_ids)
-    finished: dict[str, Finished] = {}
+    ended: dict[str, tuple[str, str]] = {}  # job id -> (status, id of its last entry)
     deadline = time.monotonic() + timeout_s
     while pending:
         if time.monotonic() > deadline:
@@ -142,26 +144,33 @@ def wait_finished(
         ordered = sorted(pending)
         with client.pipeline(transaction=False) as pipe:
             for job_id in ordered:
-                pipe.xrange(events_key(job_id), count=1)
                 pipe.xrevrange(events_key(job_id), count=1)
-                pipe.hget(f"persai:job:{job_id}", "status")
-            replies = pipe.execute()
-        for index, job_id in enumerate(ordered):
-            first, last, status = replies[3 * index : 3 * index + 3]
+            newest = pipe.execute()
+        stalled = []
+        for job_id, last in zip(ordered, newest, strict=True):
             if not last:
                 continue
-            (last_id, fields), first_at = last[0], entry_time(first[0][0])
+            last_id, fields = last[0]
             if fields["event"] == "done":
-                ended = json.loads(fields["data"]).get("status", "?")
-                finished[job_id] = Finished(ended, entry_time(last_id), first_at)
-            elif status in TERMINAL and time.time() - entry_time(last_id) > LOST_DONE_S:
-                finished[job_id] = Finished(f"{status} without done", entry_time(last_id), first_at)
-            else:
-                continue
-            pending.discard(job_id)
+                ended[job_id] = (json.loads(fields["data"]).get("status", "?"), last_id)
+                pending.discard(job_id)
+            elif time.time() - entry_time(last_id) > LOST_DONE_S:
+                stalled.append((job_id, last_id))
+        for job_id, last_id in stalled:
+            status = client.hget(f"persai:job:{job_id}", "status")
+            if status in TERMINAL:
+                ended[job_id] = (f"{status} without done", last_id)
+                pending.discard(job_id)
         if pending:
             time.sleep(poll_s)
-    return finished
+    with client.pipeline(transaction=False) as pipe:
+        for job_id in ended:
+            pipe.xrange(events_key(job_id), count=1)
+        firsts = pipe.execute()
+    return {
+        job_id: Finished(status, entry_time(last_id), entry_time(first[0][0]))
+        for (job_id, (status, last_id)), first in zip(ended.items(), firsts, strict=True)
+    }
 
 
 @dataclass(frozen=True)
@@ -203,7 +212,7 @@ class Timeline:
     """Where a finished job's time went, from its record (seconds)."""
 
     queued_s: float
-    """Created (the POST) -> started by a worker."""
+    """Submitted -> started by a worker."""
     running_s: float
     """Started -> finished."""
     model_s: float
@@ -213,21 +222,21 @@ class Timeline:
     tool_errors: int
 
 
-def timelines(client: redis.Redis, job_ids: Iterable[str]) -> list[Timeline]:
+def timelines(client: redis.Redis, submitted: Iterable[Submitted]) -> list[Timeline]:
     """The timelines of finished jobs, from their records (`persai:job:{id}` field `doc`)."""
-    ids = list(job_ids)
+    sent = {s.job_id: s.sent_at for s in submitted}
     with client.pipeline(transaction=False) as pipe:
-        for job_id in ids:
+        for job_id in sent:
             pipe.hget(f"persai:job:{job_id}", "doc")
         docs = pipe.execute()
     result = []
-    for doc in docs:
+    for sent_at, doc in zip(sent.values(), docs, strict=True):
         job = Job.model_validate_json(doc)
         if job.started_at is None or job.finished_at is None:
             continue
         result.append(
             Timeline(
-                queued_s=(job.started_at - job.created_at).total_seconds(),
+                queued_s=job.started_at.timestamp() - sent_at,
                 running_s=(job.finished_at - job.started_at).total_seconds(),
                 model_s=job.usage.model_time_ms / 1000,
                 tools_s=job.usage.tool_time_ms / 1000,
