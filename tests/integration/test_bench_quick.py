@@ -26,9 +26,14 @@ FIGURES = {
     ],
     "concurrency": [
         r"one investigation alone: median [\d.]+ s",
+        r"each batch, ratio to one alone: [\d.]+x",
         r"ratio to one alone: [\d.]+x",
         r"succeeded: (\d+) of \1\b",
         r"worker memory: peak RSS \(VmHWM\) \d+ MiB",
+    ],
+    "http_client": [
+        r"aiohttp, CPU ms per request: median [\d.]+",
+        r"httpx / aiohttp: [\d.]+x the CPU per request",
     ],
     "auth_polling": [
         r"GET /healthz \(no auth\): \d+ req/s",
