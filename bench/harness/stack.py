@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 import redis
 import redis.asyncio as aioredis
 
@@ -190,19 +190,29 @@ async def submit_many(
     connections: int = 64,
     cookies: dict[str, str] | None = None,
 ) -> list[Submitted]:
-    """POST `count` investigations at once (at most `connections` requests in flight)."""
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    body = {"question": question, "datasource": DATASOURCE}
-    async with httpx.AsyncClient(
-        base_url=api_url, limits=limits, timeout=120, cookies=cookies
-    ) as http:
+    """POST `count` investigations at once (at most `connections` requests in flight).
+
+    aiohttp, not httpx: this client shares the cores with what it measures, and aiohttp costs
+    it a fraction of the CPU per request (bench/http_client.py).
+    """
+    body = json.dumps({"question": question, "datasource": DATASOURCE})
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(
+        api_url,
+        connector=connector,
+        cookie_jar=aiohttp.CookieJar(unsafe=True),  # unsafe: sent to an IP address (loopback)
+        cookies=cookies,
+        headers={"Content-Type": "application/json"},
+        timeout=aiohttp.ClientTimeout(total=120),
+    ) as session:
 
         async def one() -> Submitted:
             sent = time.time()
-            response = await http.post("/api/v1/investigations", json=body)
-            if response.status_code != 202:
-                raise RuntimeError(f"submission refused: {response.status_code} {response.text}")
-            return Submitted(response.json()["id"], sent, time.time())
+            async with session.post("/api/v1/investigations", data=body) as response:
+                text = await response.text()
+                if response.status != 202:
+                    raise RuntimeError(f"submission refused: {response.status} {text}")
+            return Submitted(json.loads(text)["id"], sent, time.time())
 
         return list(await asyncio.gather(*(one() for _ in range(count))))
 
