@@ -1,18 +1,17 @@
 """Concurrency: 500 investigations at once on ONE worker process, against the time of one.
 
     uv run python bench/concurrency.py [--quick] [-n 500] [--batches 3] [--model-delay 2]
-                                       [--series 1] [--submit direct|api]
+                                       [--series 1] [--submit api|direct]
 
 Each investigation makes 3 model calls of 2 s (the model waits 2 s per call inside the worker,
 as asyncio) and 3 tool calls (`execute_range_query` against a small Prometheus-compatible HTTP
-server: a real local endpoint answering `--series` series of 241 points). They are stored as
-the API stores them and queued to Celery at once (`direct`, the default: what is measured is
-the worker), or posted to the API (`api`: the API's own rate of acceptance is then part of the
-batch, see queue_overhead.py). A batch runs from the first submission to the last `done` event
-(the events' stream ids: Redis's clock). Target: a batch within 1.5x the time of one
-investigation alone, on one worker process, with bounded memory (the worker's peak RSS,
-VmHWM). The machines these run on are shared and noisy: several batches run one after the
-other, and the median counts.
+server: a real local endpoint answering `--series` series of 241 points). They are posted to
+the API at once (`api`, the default: the whole path, the API's rate of acceptance included), or
+stored as the API stores them and queued to Celery at once (`direct`: the worker alone). A
+batch runs from the first submission to the last `done` event (the events' stream ids: Redis's
+clock). Target: a batch within 1.5x the time of one investigation alone, on one worker process,
+with bounded memory (the worker's peak RSS, VmHWM). The machines these run on are shared and
+noisy: several batches run one after the other, and the median counts.
 """
 
 from __future__ import annotations
@@ -133,7 +132,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=None, help="investigations at once (500)")
     parser.add_argument("--model-delay", type=float, default=None, help="seconds per model call")
     parser.add_argument("--series", type=int, default=1, help="series per tool answer (1)")
-    parser.add_argument("--submit", choices=["direct", "api"], default="direct")
+    parser.add_argument("--submit", choices=["api", "direct"], default="api")
     parser.add_argument("--batches", type=int, default=None, help="batches of n, median (3)")
     parser.add_argument("--singles", type=int, default=None, help="lone runs for the baseline (3)")
     args = parser.parse_args()
