@@ -148,19 +148,25 @@ def wait_finished(
             newest = pipe.execute()
         stalled = []
         for job_id, last in zip(ordered, newest, strict=True):
-            if not last:
-                continue
+            if last and last[0][1]["event"] == "done":
+                last_id, fields = last[0]
+                ended[job_id] = (json.loads(fields["data"]).get("status", "?"), last_id)
+                pending.discard(job_id)
+            elif last and time.time() - entry_time(last[0][0]) > LOST_DONE_S:
+                stalled.append(job_id)
+        for job_id in stalled:  # quiet for long: finished without `done`, or still waiting?
+            with client.pipeline(transaction=True) as pipe:  # both read at one instant
+                pipe.xrevrange(events_key(job_id), count=1)
+                pipe.hget(f"persai:job:{job_id}", "status")
+                last, status = pipe.execute()
             last_id, fields = last[0]
             if fields["event"] == "done":
                 ended[job_id] = (json.loads(fields["data"]).get("status", "?"), last_id)
-                pending.discard(job_id)
-            elif time.time() - entry_time(last_id) > LOST_DONE_S:
-                stalled.append((job_id, last_id))
-        for job_id, last_id in stalled:
-            status = client.hget(f"persai:job:{job_id}", "status")
-            if status in TERMINAL:
+            elif status in TERMINAL:
                 ended[job_id] = (f"{status} without done", last_id)
-                pending.discard(job_id)
+            else:
+                continue
+            pending.discard(job_id)
         if pending:
             time.sleep(poll_s)
     with client.pipeline(transaction=False) as pipe:
