@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Any
 
 import httpx
 import pytest
 
-from persai.agent.tools import ToolError, UpstreamAPI, UpstreamError
+from persai.agent.tools import ToolError, UpstreamAPI, UpstreamError, UpstreamSlots
 from persai.embedded import free_port
 from tests.support.httpd import serve, tools_session
 
@@ -88,3 +89,27 @@ def test_an_unreachable_upstream() -> None:
 def test_a_missing_endpoint() -> None:
     with pytest.raises(UpstreamError, match=r"has no such endpoint or resource \(HTTP 404\)"):
         _get(lambda _r: httpx.Response(404, text="404 page not found"))
+
+
+def test_requests_in_flight_to_one_upstream_are_bounded() -> None:
+    in_flight: Counter[str] = Counter()
+    most: Counter[str] = Counter()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        upstream = request.url.path.split("/api/")[0]
+        in_flight[upstream] += 1
+        most[upstream] = max(most[upstream], in_flight[upstream])
+        await asyncio.sleep(0.05)
+        in_flight[upstream] -= 1
+        return httpx.Response(200, json={"status": "success", "data": []})
+
+    async def run() -> list[Any]:
+        slots = UpstreamSlots(3)
+        async with serve(slow) as (url, session):
+            api = UpstreamAPI(session, url + LABEL, label=LABEL, max_bytes=1000, slots=slots)
+            other = UpstreamAPI(session, url + "/other", label="other", max_bytes=1000, slots=slots)
+            calls = [api.get("/api/v1/query") for _ in range(12)]
+            return await asyncio.gather(*calls, other.get("/api/v1/query"))
+
+    assert len(asyncio.run(run())) == 13
+    assert most == {LABEL: 3, "/other": 1}  # each upstream has slots of its own

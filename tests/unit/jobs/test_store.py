@@ -5,7 +5,7 @@ import fakeredis
 import pytest
 
 from persai.errors import NotFound
-from persai.jobs import Job, JobStatus, JobStore, keys
+from persai.jobs import Job, JobStatus, JobStore, Step, keys
 
 
 @pytest.fixture
@@ -75,3 +75,26 @@ async def test_events_resume_after_an_id(store: JobStore) -> None:
     events = await store.read_events("j1", "0", block_ms=None)
     after = await store.read_events("j1", events[1].id, block_ms=None)
     assert after == events[2:]
+
+
+async def test_progress_and_its_event_are_stored_together(store: JobStore) -> None:
+    created = job()
+    first = await store.create(created, None, 60)
+    created.steps.append(Step(call_id="c1", tool="execute_range_query", arguments={"q": "up"}))
+    entry = await store.save_and_emit(created, "tool_call", {"call_id": "c1"})
+    stored = await store.get("j1")
+    assert stored is not None
+    assert stored.status is JobStatus.QUEUED  # the status is left as it was
+    assert [s.call_id for s in stored.steps] == ["c1"]
+    events = await store.read_events("j1", first, block_ms=None)
+    assert [(e.id, e.event, e.data) for e in events] == [(entry, "tool_call", {"call_id": "c1"})]
+
+
+async def test_a_job_to_run_comes_with_its_cancel_flag(store: JobStore) -> None:
+    assert await store.get_to_run("nope") == (None, False)
+    await store.create(job(), None, 60)
+    found, cancelled = await store.get_to_run("j1")
+    assert found is not None
+    assert (found.id, cancelled) == ("j1", False)
+    await store.request_cancel("j1")
+    assert (await store.get_to_run("j1"))[1] is True
