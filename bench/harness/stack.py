@@ -124,6 +124,11 @@ def entry_time(entry_id: str) -> float:
     return int(entry_id.split("-", 1)[0]) / 1000
 
 
+def _done_status(fields: dict[str, str]) -> str:
+    """The final status a `done` event carries."""
+    return str(json.loads(fields["data"]).get("status", "?"))
+
+
 def wait_finished(
     client: redis.Redis, job_ids: Iterable[str], timeout_s: float, poll_s: float = 0.1
 ) -> dict[str, Finished]:
@@ -149,8 +154,7 @@ def wait_finished(
         stalled = []
         for job_id, last in zip(ordered, newest, strict=True):
             if last and last[0][1]["event"] == "done":
-                last_id, fields = last[0]
-                ended[job_id] = (json.loads(fields["data"]).get("status", "?"), last_id)
+                ended[job_id] = (_done_status(last[0][1]), last[0][0])
                 pending.discard(job_id)
             elif last and time.time() - entry_time(last[0][0]) > LOST_DONE_S:
                 stalled.append(job_id)
@@ -161,7 +165,7 @@ def wait_finished(
                 last, status = pipe.execute()
             last_id, fields = last[0]
             if fields["event"] == "done":
-                ended[job_id] = (json.loads(fields["data"]).get("status", "?"), last_id)
+                ended[job_id] = (_done_status(fields), last_id)
             elif status in TERMINAL:
                 ended[job_id] = (f"{status} without done", last_id)
             else:

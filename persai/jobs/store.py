@@ -175,8 +175,8 @@ class JobStore:
 
     async def emit(self, job_id: str, event: EventName, data: dict[str, Any]) -> str:
         """Append an event to the job's stream; returns its id."""
+        fields: dict[Any, Any] = {"event": event, "data": json.dumps(data, default=str)}
         async with redis_errors():
-            fields: dict[Any, Any] = {"event": event, "data": json.dumps(data, default=str)}
             entry = await self._redis.xadd(keys.events(job_id), fields)
         return str(entry)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,11 +16,10 @@ import pytest
 from persai.agent.results import estimate_tokens
 from persai.agent.tools import ALL_TOOLS, Toolbox, ToolContext, ToolError, ToolOutput, UpstreamAPI
 from persai.jobs import TimeRange
-from tests.support.httpd import serve
+from tests.support.httpd import Handler, serve
 
 NOW = datetime(2026, 11, 24, 14, 0, 0, tzinfo=UTC)
 DATASOURCE = "/proxy/projects/shop/datasources/prom"
-Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
 
 
 def success(data: Any, **extra: Any) -> dict[str, Any]:
