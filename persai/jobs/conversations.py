@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any, cast
@@ -13,6 +14,12 @@ from persai.errors import NotFound
 from persai.jobs import keys
 from persai.jobs.models import utcnow
 from persai.jobs.store import redis_errors
+
+# KEYS: the messages list. ARGV: how many to keep, the messages to add.
+_APPEND = """
+redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
+"""
 
 
 class Conversation(BaseModel):
@@ -29,6 +36,7 @@ class ConversationStore:
     def __init__(self, redis: aioredis.Redis, *, max_messages: int = 400) -> None:
         self._redis = redis
         self._max_messages = max_messages
+        self._append = redis.register_script(_APPEND)
 
     async def create(self, owner: str, title: str = "") -> str:
         conversation_id = uuid.uuid4().hex
@@ -46,12 +54,15 @@ class ConversationStore:
         self, owner: str, conversation_id: str, *, messages: bool = True
     ) -> Conversation:
         """The conversation if `owner` owns it, else NotFound (also for somebody else's)."""
-        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(keys.conversation(conversation_id))
+        key = keys.conversation(conversation_id)
+        async with redis_errors():
             if messages:
-                pipe.lrange(keys.conversation_messages(conversation_id), 0, -1)
-            fields, *rest = await pipe.execute()
-        raw = rest[0] if rest else []
+                fields, raw = await asyncio.gather(
+                    self._redis.hgetall(key),
+                    self._redis.lrange(keys.conversation_messages(conversation_id), 0, -1),
+                )
+            else:
+                fields, raw = await self._redis.hgetall(key), []
         if not fields or fields.get("owner") != owner:
             raise NotFound(f"no conversation {conversation_id!r}")
         return Conversation(
@@ -101,7 +112,6 @@ class ConversationStore:
         if not messages:
             return
         key = keys.conversation_messages(conversation_id)
-        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, *(json.dumps(message) for message in messages))
-            pipe.ltrim(key, -self._max_messages, -1)
-            await pipe.execute()
+        argv = [str(self._max_messages), *(json.dumps(message) for message in messages)]
+        async with redis_errors():
+            await self._append(keys=[key], args=argv)

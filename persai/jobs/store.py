@@ -7,6 +7,7 @@ at once: two replicas racing (a cancel and a worker starting) cannot both win.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable
@@ -23,16 +24,17 @@ from persai.jobs.models import Event, EventName, Job, JobStatus
 
 log = logging.getLogger(__name__)
 
-# KEYS: job hash, event stream, queued set, running set, owner's active set.
-# ARGV: job id, new status, doc, event data, allowed current statuses...
+# KEYS: job hash, event stream, queued set, running set, owner's active set, credentials, lease,
+# cancel flag. ARGV: job id, new status, doc, event data, retention (s), allowed statuses...
 # The sets follow the status: they give the queue depth, the running jobs to watch for lost
 # workers, and each owner's number of unfinished jobs. A final status is followed by `done`, the
-# last event of the stream, in the same step: no job ends without it.
+# last event of the stream, in the same step: no job ends without it. A finished job is kept for
+# the retention period; its credentials and lease go at once.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
 local allowed = false
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   if ARGV[i] == current then allowed = true end
 end
 if not allowed then return false end
@@ -53,6 +55,10 @@ end
 local entry = redis.call('XADD', KEYS[2], '*', 'event', 'status', 'data', ARGV[4])
 if new ~= 'queued' and new ~= 'running' then
   redis.call('XADD', KEYS[2], '*', 'event', 'done', 'data', cjson.encode({status = new}))
+  redis.call('DEL', KEYS[6], KEYS[7])
+  for _, key in ipairs({KEYS[1], KEYS[2], KEYS[8]}) do
+    redis.call('EXPIRE', key, ARGV[5])
+  end
 end
 return entry
 """
@@ -118,11 +124,12 @@ class JobStore:
         return _job(status, doc)
 
     async def get_to_run(self, job_id: str) -> tuple[Job | None, bool]:
-        """The job and whether its cancellation was asked for, in one round trip."""
-        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(keys.job(job_id), ["status", "doc"])
-            pipe.exists(keys.cancel(job_id))
-            (status, doc), cancelled = await pipe.execute()
+        """The job and whether its cancellation was asked for, read together."""
+        async with redis_errors():
+            (status, doc), cancelled = await asyncio.gather(
+                self._redis.hmget(keys.job(job_id), ["status", "doc"]),
+                self._redis.exists(keys.cancel(job_id)),
+            )
         return _job(status, doc), bool(cancelled)
 
     async def get_for(self, owner: str, job_id: str) -> Job:
@@ -159,19 +166,19 @@ class JobStore:
         """
         job.status = to
         data = json.dumps({"status": to.value, **event}, default=str)
-        argv = [job.id, to.value, _doc(job), data, *(s.value for s in allowed)]
+        argv = [job.id, to.value, _doc(job), data, self._retention_s, *(s.value for s in allowed)]
         names = [
             keys.job(job.id),
             keys.events(job.id),
             keys.QUEUED,
             keys.RUNNING,
             keys.user_active(job.owner),
+            keys.credentials(job.id),
+            keys.lease(job.id),
+            keys.cancel(job.id),
         ]
         async with redis_errors():
-            entry = await self._transition(keys=names, args=argv)
-        if entry and to.terminal:
-            await self._expire(job)
-        return bool(entry)
+            return bool(await self._transition(keys=names, args=argv))
 
     async def emit(self, job_id: str, event: EventName, data: dict[str, Any]) -> str:
         """Append an event to the job's stream; returns its id."""
@@ -226,14 +233,6 @@ class JobStore:
         async with redis_errors():
             return bool(await self._redis.exists(keys.cancel(job_id)))
 
-    async def _expire(self, job: Job) -> None:
-        """A finished job is kept for the retention period; its credentials go at once."""
-        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.credentials(job.id), keys.lease(job.id))
-            for key in (keys.job(job.id), keys.events(job.id), keys.cancel(job.id)):
-                pipe.expire(key, self._retention_s)
-            await pipe.execute()
-
     # Admission
 
     async def load(self, owner: str, minute: int) -> tuple[int, int, int]:
@@ -251,13 +250,15 @@ class JobStore:
     # Leases: a running job's worker renews its lease; a job whose lease lapsed lost its worker.
 
     async def hold(self, job_ids: Iterable[str], worker_id: str, ttl_s: float) -> None:
-        ids = list(job_ids)
-        if not ids:
-            return
-        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
-            for job_id in ids:
-                pipe.set(keys.lease(job_id), worker_id, px=int(ttl_s * 1000))
-            await pipe.execute()
+        ids, ttl_ms = list(job_ids), int(ttl_s * 1000)
+        async with redis_errors():
+            if len(ids) == 1:  # a job starting: sent with what other jobs send meanwhile
+                await self._redis.set(keys.lease(ids[0]), worker_id, px=ttl_ms)
+                return
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for job_id in ids:
+                    pipe.set(keys.lease(job_id), worker_id, px=ttl_ms)
+                await pipe.execute()
 
     async def orphans(self) -> list[str]:
         """Running jobs whose worker stopped renewing their lease."""
