@@ -15,6 +15,13 @@ from persai.jobs import keys
 from persai.jobs.models import utcnow
 from persai.jobs.store import redis_errors
 
+# KEYS: the conversation hash, the owner's conversations. ARGV: id, owner, title, creation time
+# (ISO 8601, then Unix s).
+_CREATE = """
+redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'title', ARGV[3], 'created_at', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+"""
+
 # KEYS: the messages list. ARGV: how many to keep, the messages to add.
 _APPEND = """
 redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
@@ -36,18 +43,16 @@ class ConversationStore:
     def __init__(self, redis: aioredis.Redis, *, max_messages: int = 400) -> None:
         self._redis = redis
         self._max_messages = max_messages
+        self._create = redis.register_script(_CREATE)
         self._append = redis.register_script(_APPEND)
 
     async def create(self, owner: str, title: str = "") -> str:
         conversation_id = uuid.uuid4().hex
         now = utcnow()
-        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                keys.conversation(conversation_id),
-                mapping={"owner": owner, "title": title[:200], "created_at": now.isoformat()},
-            )
-            pipe.zadd(keys.user_conversations(owner), {conversation_id: now.timestamp()})
-            await pipe.execute()
+        names = [keys.conversation(conversation_id), keys.user_conversations(owner)]
+        argv = [conversation_id, owner, title[:200], now.isoformat(), repr(now.timestamp())]
+        async with redis_errors():
+            await self._create(keys=names, args=argv)
         return conversation_id
 
     async def get_for(

@@ -63,6 +63,29 @@ end
 return entry
 """
 
+# KEYS: job hash, event stream, owner's jobs, queued set, owner's active set, credentials.
+# ARGV: job id, status, owner, doc, creation time (Unix s), status event data, sealed
+# credentials ('' for none), their TTL (s). A new job, all at once; returns its first event's id.
+_CREATE = """
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'owner', ARGV[3], 'doc', ARGV[4])
+local entry = redis.call('XADD', KEYS[2], '*', 'event', 'status', 'data', ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('SADD', KEYS[5], ARGV[1])
+if ARGV[7] ~= '' then
+  redis.call('SET', KEYS[6], ARGV[7], 'EX', ARGV[8])
+end
+return entry
+"""
+
+# KEYS: owner's active set, queued set, owner's submissions this minute.
+# Returns (the owner's unfinished jobs, jobs waiting, submissions this minute with this one).
+_LOAD = """
+local submitted = redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], 120)
+return {redis.call('SCARD', KEYS[1]), redis.call('SCARD', KEYS[2]), submitted}
+"""
+
 # KEYS: job hash, event stream. ARGV: doc, event name, event data.
 # The record's progress and the event that tells of it, at once and in one round trip.
 _SAVE_AND_EMIT = """
@@ -99,6 +122,8 @@ class JobStore:
         self._retention_s = retention_s
         self._transition = redis.register_script(_TRANSITION)
         self._save_and_emit = redis.register_script(_SAVE_AND_EMIT)
+        self._create = redis.register_script(_CREATE)
+        self._load = redis.register_script(_LOAD)
 
     async def create(self, job: Job, sealed_credentials: str | None, ttl_s: int) -> str:
         """Store a new queued job and its first event; returns that event's id.
@@ -106,17 +131,19 @@ class JobStore:
         Called before the job is enqueued, so a subscriber starting from the returned id misses
         nothing the worker emits.
         """
-        status: dict[Any, Any] = {"status": job.status.value}
-        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.job(job.id), mapping={**status, "owner": job.owner, "doc": _doc(job)})
-            pipe.xadd(keys.events(job.id), {"event": "status", "data": json.dumps(status)})
-            pipe.zadd(keys.user_jobs(job.owner), {job.id: job.created_at.timestamp()})
-            pipe.sadd(keys.QUEUED, job.id)
-            pipe.sadd(keys.user_active(job.owner), job.id)
-            if sealed_credentials is not None:
-                pipe.set(keys.credentials(job.id), sealed_credentials, ex=ttl_s)
-            results = await pipe.execute()
-        return str(results[1])
+        names = [
+            keys.job(job.id),
+            keys.events(job.id),
+            keys.user_jobs(job.owner),
+            keys.QUEUED,
+            keys.user_active(job.owner),
+            keys.credentials(job.id),
+        ]
+        status = job.status.value
+        argv = [job.id, status, job.owner, _doc(job), repr(job.created_at.timestamp())]
+        argv += [json.dumps({"status": status}), sealed_credentials or "", str(ttl_s)]
+        async with redis_errors():
+            return str(await self._create(keys=names, args=argv))
 
     async def get(self, job_id: str) -> Job | None:
         async with redis_errors():
@@ -238,13 +265,9 @@ class JobStore:
     async def load(self, owner: str, minute: int) -> tuple[int, int, int]:
         """(the owner's unfinished jobs, jobs waiting in the queue, the owner's submissions
         this minute including this one)."""
-        rate = keys.user_rate(owner, minute)
-        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
-            pipe.scard(keys.user_active(owner))
-            pipe.scard(keys.QUEUED)
-            pipe.incr(rate)
-            pipe.expire(rate, 120)
-            active, queued, submitted, _ = await pipe.execute()
+        names = [keys.user_active(owner), keys.QUEUED, keys.user_rate(owner, minute)]
+        async with redis_errors():
+            active, queued, submitted = await self._load(keys=names)
         return int(active), int(queued), int(submitted)
 
     # Leases: a running job's worker renews its lease; a job whose lease lapsed lost its worker.
