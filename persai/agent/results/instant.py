@@ -22,7 +22,7 @@ from persai.agent.results.text import (
     short_query,
     without,
 )
-from persai.agent.results.tokens import estimate_tokens, fit_text
+from persai.agent.results.tokens import estimate_tokens, fit_text, fits
 
 Sample = tuple[dict[str, str], float, str]
 """Labels, value, and the value as written (native histograms are written in full)."""
@@ -61,7 +61,7 @@ def render_instant(
     samples.sort(key=lambda s: (math.isnan(s[1]), -s[1] if not math.isnan(s[1]) else 0))
     common = common_labels(labels for labels, _, _ in samples)
     full = _listing(head, samples, common)
-    if estimate_tokens(full) <= budget_tokens:
+    if fits(full, budget_tokens):
         return full
     return fit_text(_summary(head, samples, common, query, budget_tokens), budget_tokens)
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from persai.agent.results.budget import LineBudget
 from persai.agent.results.range import DEFAULT_BUDGET_TOKENS
 from persai.agent.results.text import common_labels, format_labels, without
-from persai.agent.results.tokens import estimate_tokens, fit_text
+from persai.agent.results.tokens import estimate_tokens, fit_text, fits
 
 
 def render_list(
@@ -29,7 +29,7 @@ def render_list(
     lines, head = _lines(items)
     header = [f"{len(items)} {kind}:", *head]
     full = "\n".join([*header, *lines])
-    if estimate_tokens(full) <= budget_tokens:
+    if fits(full, budget_tokens):
         return full
     advice = hint or _default_hint(kind)
     worst = f"Not shown: {len(items)} more {kind} (of {len(items)}). {advice}"

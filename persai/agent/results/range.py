@@ -19,7 +19,7 @@ from persai.agent.results.text import (
     short_query,
     without,
 )
-from persai.agent.results.tokens import estimate_tokens, fit_text
+from persai.agent.results.tokens import estimate_tokens, fit_text, fits
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,11 @@ DEFAULT_BUDGET_TOKENS = 2000
 """What one tool result may cost the model, by `estimate_tokens`."""
 
 Series = tuple[dict[str, str], list[tuple[float, float]]]
+
+NOTHING_STANDS_OUT = (
+    "Nothing stands out: no series has spikes, dips, sudden changes, resets or gaps."
+)
+OTHERS_TITLE = "Other series (min / max / mean / last, trend), largest first:"
 
 
 def parse_matrix(data: Mapping[str, Any]) -> list[Series]:
@@ -74,7 +79,7 @@ def render_matrix(series: list[Series], *, query: str, grid: Grid, budget_tokens
     # A point costs at least 14 tokens written out (time 13, value 1): skip hopeless attempts.
     if sum(len(pairs) for _, pairs in series) * 14 <= budget_tokens:
         verbatim = _verbatim(head, series)
-        if estimate_tokens(verbatim) <= budget_tokens:
+        if fits(verbatim, budget_tokens):
             return verbatim
     summaries = [analyse(labels, pairs, grid) for labels, pairs in series]
     logger.debug("summarising %d series for a budget of %d tokens", len(series), budget_tokens)
@@ -109,22 +114,30 @@ def _summary(
     ranked = sorted(summaries, key=lambda s: -s.score)
     standouts = [s for s in ranked if s.score >= PEAK_Z]
     others = sorted((s for s in ranked if s.score < PEAK_Z), key=lambda s: -s.maximum)
+    title = f"Stand out ({len(standouts)} of {total} series, most unusual first):"
+    standout_lines = [_standout_line(s, common) for s in standouts]
+    other_lines = _other_lines(others, common)
+    other_texts = [line for line, _ in other_lines]
+    shown = _section(title, standout_lines) if standouts else [NOTHING_STANDS_OUT]
+    whole = "\n".join([*head, *shown, *_section(OTHERS_TITLE, other_texts)])
+    if len(whole) <= budget_tokens:  # short enough to fit without counting (see `fits`)
+        return whole
     context = (query, grid, common)
     reserve = estimate_tokens("\n".join(_footer(summaries, total, total, context)))
     budget = LineBudget(budget_tokens, reserve + estimate_tokens("\n".join(head)))
-    title = f"Stand out ({len(standouts)} of {total} series, most unusual first):"
-    shown_standouts = budget.add_section(title, [_standout_line(s, common) for s in standouts])
+    shown_standouts = budget.add_section(title, standout_lines)
     if not standouts:
-        budget.add(
-            "Nothing stands out: no series has spikes, dips, sudden changes, resets or gaps."
-        )
-    other_title = "Other series (min / max / mean / last, trend), largest first:"
-    other_lines = _other_lines(others, common)
-    added = budget.add_section(other_title, [line for line, _ in other_lines])
+        budget.add(NOTHING_STANDS_OUT)
+    added = budget.add_section(OTHERS_TITLE, other_texts)
     shown_others = sum(count for _, count in other_lines[:added])
     omitted = total - shown_standouts - shown_others
     footer = _footer(summaries, omitted, len(standouts) - shown_standouts, context)
     return "\n".join([*head, *budget.lines, *footer])
+
+
+def _section(title: str, lines: list[str]) -> list[str]:
+    """A title and its lines, as a budget shows them when all fit (nothing without lines)."""
+    return [title, *lines] if lines else []
 
 
 def _overall(summaries: list[SeriesSummary], common: Mapping[str, str]) -> str:

@@ -21,6 +21,12 @@ def estimate_tokens(text: str) -> int:
     return len(_TOKENS.findall(text))
 
 
+def fits(text: str, budget_tokens: int) -> bool:
+    """Whether `text` fits the budget. Every token is at least one character, so text no
+    longer than the budget fits without being counted (most tool results are far smaller)."""
+    return len(text) <= budget_tokens or estimate_tokens(text) <= budget_tokens
+
+
 def fit_text(text: str, budget_tokens: int) -> str:
     """`text` if it fits the budget, else its first lines and a note saying where it was cut.
 
