@@ -1,7 +1,7 @@
 """Concurrency: 500 investigations at once on ONE worker process, against the time of one.
 
     uv run python bench/concurrency.py [--quick] [-n 500] [--batches 3] [--model-delay 2]
-                                       [--series 1] [--submit api|direct]
+                                       [--series 1] [--submit api|direct] [--busy 0.6]
 
 Each investigation makes 3 model calls of 2 s (the model waits 2 s per call inside the worker,
 as asyncio) and 3 tool calls (`execute_range_query` against a small Prometheus-compatible HTTP
@@ -11,7 +11,9 @@ stored as the API stores them and queued to Celery at once (`direct`: the worker
 batch runs from the first submission to the last `done` event (the events' stream ids: Redis's
 clock). Target: a batch within 1.5x the time of one investigation alone, on one worker process,
 with bounded memory (the worker's peak RSS, VmHWM). The machines these run on are shared and
-noisy: several batches run one after the other, and the median counts.
+noisy: several batches run one after the other, and the median counts. `--busy 0.6` keeps
+60 % of one core busy throughout (baseline and batches), as other tenants of a shared machine
+do: how much margin the target keeps when the machine is slow.
 """
 
 from __future__ import annotations
@@ -135,6 +137,12 @@ def main() -> None:
     parser.add_argument("--submit", choices=["api", "direct"], default="api")
     parser.add_argument("--batches", type=int, default=None, help="batches of n, median (3)")
     parser.add_argument("--singles", type=int, default=None, help="lone runs for the baseline (3)")
+    parser.add_argument(
+        "--busy",
+        type=float,
+        default=0.0,
+        help="keep this share of one core busy throughout, as a busy shared machine does (0)",
+    )
     args = parser.parse_args()
     count = args.n or (30 if args.quick else 500)
     delay = args.model_delay if args.model_delay is not None else (0.2 if args.quick else 2.0)
@@ -150,7 +158,11 @@ def main() -> None:
         f"of {args.series} series x 241 points); worker concurrency {concurrency}",
     )
     script = Script(model_delay_s=delay, tool_calls=TOOL_PLAN)
+    if args.busy:
+        report.figure("machine kept busy", f"{args.busy:.0%} of one core, throughout (--busy)")
     with Cluster(keep_logs=args.keep_logs) as cluster:
+        if args.busy:
+            cluster.module("busy", "bench.harness.busy", ["--share", str(args.busy)])
         redis_url = cluster.redis()
         prometheus = cluster.server_module(
             "prometheus", "bench.harness.stub_prometheus", ["--series", str(args.series)]
