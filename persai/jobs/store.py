@@ -273,15 +273,11 @@ class JobStore:
     # Leases: a running job's worker renews its lease; a job whose lease lapsed lost its worker.
 
     async def hold(self, job_ids: Iterable[str], worker_id: str, ttl_s: float) -> None:
-        ids, ttl_ms = list(job_ids), int(ttl_s * 1000)
-        async with redis_errors():
-            if len(ids) == 1:  # a job starting: sent with what other jobs send meanwhile
-                await self._redis.set(keys.lease(ids[0]), worker_id, px=ttl_ms)
-                return
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for job_id in ids:
-                    pipe.set(keys.lease(job_id), worker_id, px=ttl_ms)
-                await pipe.execute()
+        ttl_ms = int(ttl_s * 1000)
+        async with redis_errors():  # issued together: they share the client's pipeline
+            await asyncio.gather(
+                *(self._redis.set(keys.lease(job_id), worker_id, px=ttl_ms) for job_id in job_ids)
+            )
 
     async def orphans(self) -> list[str]:
         """Running jobs whose worker stopped renewing their lease."""
