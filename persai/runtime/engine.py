@@ -26,7 +26,7 @@ import httpx
 import redis.asyncio as aioredis
 import uvloop
 
-from persai import metrics
+from persai import heap, metrics
 from persai.agent import Investigator
 from persai.agent.llama import ModelClient, ModelGateway
 from persai.agent.tools import ALL_TOOLS, PROMETHEUS_TOOLS, Tool, Toolbox, UpstreamSlots
@@ -78,6 +78,7 @@ class Engine:
             )
         self._thread.start()
         self._call(self._open())
+        heap.settle()
         log.info("worker %s ready", self.worker_id)
 
     def stop(self) -> None:

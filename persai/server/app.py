@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from persai import heap
 from persai.agent.llama import ModelGateway
 from persai.config import Settings
 from persai.credentials import Sealer, cookieless_jar
@@ -39,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = _open_state(settings)
         app.state.persai = state
+        heap.settle()
         try:
             yield
         finally:

@@ -33,7 +33,7 @@ def fit_text(text: str, budget_tokens: int) -> str:
     The last resort when even a summary is too large for the budget (a tiny budget or a huge
     query string); the note keeps the cut visible to the reader.
     """
-    if estimate_tokens(text) <= budget_tokens:
+    if fits(text, budget_tokens):
         return text
     lines = text.splitlines()
     kept: list[str] = []
