@@ -4,18 +4,25 @@ Each series is judged against its own baseline with robust statistics (median an
 absolute deviation), so one incident does not hide itself by moving the baseline, and a thousand
 ordinary series do not outrank the one that misbehaves. Scores are robust z-scores: how many
 "usual spreads" a point lies from the series' median.
+
+A series is two numpy arrays (times, values): a worker renders hundreds of tool results at once on
+one core, and the arithmetic over whole series is 4-5x faster in numpy than in Python's lists.
+Means are exact sums (`math.fsum`) and medians the middle of the sorted values, as in `statistics`.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import operator
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 from persai.agent.results.text import format_time, format_value
+
+Floats = NDArray[np.float64]
 
 PEAK_Z = 6.0
 """A point this many usual spreads from the median makes a series stand out."""
@@ -70,31 +77,50 @@ class SeriesSummary:
         return max((e.score for e in self.events), default=0.0)
 
 
-def robust_spread(values: Sequence[float], center: float) -> float:
+def median(values: Floats) -> float:
+    """The middle value, or the mean of the two middle ones (as `statistics.median`)."""
+    ordered = np.sort(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return float((ordered[middle - 1] + ordered[middle]) / 2)
+
+
+def mean(values: Floats) -> float:
+    """The exactly rounded mean (as `statistics.fmean`)."""
+    return math.fsum(values.tolist()) / len(values)
+
+
+def differences(values: Floats) -> Floats:
+    """Each value minus the one before it."""
+    return values[1:] - values[:-1]
+
+
+def robust_spread(values: Floats | Sequence[float], center: float) -> float:
     """A robust standard deviation: scaled MAD, or the mean absolute deviation when MAD is 0.
 
     MAD is 0 when more than half the values are equal (`up`, restart counters, quantised
     rates); the mean absolute deviation still measures the rest.
     """
-    deviations = [abs(v - center) for v in values]
-    mad = statistics.median(deviations) * _MAD_TO_SIGMA
-    return mad if mad > 0 else statistics.fmean(deviations) * _MEAN_AD_TO_SIGMA
+    deviations = np.abs(np.asarray(values, dtype=np.float64) - center)
+    mad = median(deviations) * _MAD_TO_SIGMA
+    return mad if mad > 0 else mean(deviations) * _MEAN_AD_TO_SIGMA
 
 
-def analyse(
-    labels: Mapping[str, str], pairs: Sequence[tuple[float, float]], grid: Grid
-) -> SeriesSummary:
-    """Summarise one series of (Unix time, value) pairs evaluated on `grid`."""
-    finite = [(t, v) for t, v in pairs if math.isfinite(v)]
-    events, note = _gap_events([t for t, _ in pairs], grid)
-    if len(pairs) > len(finite):
-        note += f" {len(pairs) - len(finite)} NaN/Inf points."
-    if not finite:
+def analyse(labels: Mapping[str, str], times: Floats, values: Floats, grid: Grid) -> SeriesSummary:
+    """Summarise one series (Unix times and their values) evaluated on `grid`."""
+    finite = np.isfinite(values)
+    events, note = _gap_events(times, grid)
+    unfinite = len(values) - int(np.count_nonzero(finite))
+    if unfinite:
+        note += f" {unfinite} NaN/Inf points."
+        times, values = times[finite], values[finite]
+    if not len(values):
         nan = math.nan
         return SeriesSummary(
-            labels, len(pairs), nan, nan, nan, nan, "no numbers", tuple(events), note
+            labels, unfinite, nan, nan, nan, nan, "no numbers", tuple(events), note
         )
-    times, values = [t for t, _ in finite], [v for _, v in finite]
+    raw = values
     if labels.get("__name__", "").endswith(COUNTER_SUFFIXES):
         events += _reset_events(times, values)
         times, values = _as_rate(times, values)
@@ -103,31 +129,25 @@ def analyse(
         unit = ""
     events += _shape_events(times, values, unit)
     events.sort(key=lambda e: -e.score)
-    raw = [v for _, v in finite]
     return SeriesSummary(
         labels=labels,
-        points=len(pairs),
-        minimum=min(raw),
-        maximum=max(raw),
-        mean=statistics.fmean(raw),
-        last=raw[-1],
+        points=len(raw) + unfinite,
+        minimum=float(raw.min()),
+        maximum=float(raw.max()),
+        mean=mean(raw),
+        last=float(raw[-1]),
         trend=("rate " if unit else "") + _trend(values),
         events=tuple(events),
         note=note.strip(),
     )
 
 
-def _differences(values: list[float]) -> list[float]:
-    """Each value minus the one before it."""
-    return list(map(operator.sub, values[1:], values[:-1]))
-
-
-def _shape_events(times: list[float], values: list[float], unit: str) -> list[Event]:
+def _shape_events(times: Floats, values: Floats, unit: str) -> list[Event]:
     if len(values) < 3:
         return []
-    center = statistics.median(values)
-    diffs = _differences(values)
-    diffs_center = statistics.median(diffs)
+    center = median(values)
+    diffs = differences(values)
+    diffs_center = median(diffs)
     noise = robust_spread(diffs, diffs_center) / math.sqrt(2)
     floor = 1e-9 * max(1.0, abs(center))
     spread = max(robust_spread(values, center), noise, floor)
@@ -139,15 +159,19 @@ def _shape_events(times: list[float], values: list[float], unit: str) -> list[Ev
 
 
 def _excursions(
-    times: list[float], values: list[float], center: float, spread: float, unit: str
+    times: Floats, values: Floats, center: float, spread: float, unit: str
 ) -> list[Event]:
     """The two strongest stretches of points far from the median, as events."""
-    z = [(v - center) / spread for v in values]
+    scores = (values - center) / spread
+    peaks = np.flatnonzero(np.abs(scores) >= PEAK_Z)
+    if not len(peaks):
+        return []
+    z, at, numbers = scores.tolist(), times.tolist(), values.tolist()
     material = MIN_CHANGE * abs(center)
     found: list[Event] = []
     after = 0  # points before this one belong to a stretch already found
-    for i in [k for k, score in enumerate(z) if abs(score) >= PEAK_Z]:
-        if i < after or abs(values[i] - center) < material:
+    for i in peaks.tolist():
+        if i < after or abs(numbers[i] - center) < material:
             continue
         sign = 1 if z[i] > 0 else -1
         first = i
@@ -157,7 +181,7 @@ def _excursions(
         while last + 1 < len(z) and sign * z[last + 1] > EXTEND_Z:
             last += 1
         peak = max(range(first, last + 1), key=lambda k: sign * z[k])
-        found.append(_run_event(times, values, (first, peak, last), center, spread, unit))
+        found.append(_run_event(at, numbers, (first, peak, last), center, spread, unit))
         after = last + 1
     found.sort(key=lambda e: -e.score)
     return found[:2]
@@ -190,9 +214,9 @@ def _run_event(
 
 
 def _jumps(
-    times: list[float],
-    values: list[float],
-    medians: tuple[list[float], float, float],
+    times: Floats,
+    values: Floats,
+    medians: tuple[Floats, float, float],
     usual_change: float,
     spans: list[tuple[float, float]],
     unit: str,
@@ -202,71 +226,74 @@ def _jumps(
     `medians`: the differences between neighbouring values, their median and the values'.
     """
     diffs, center, values_center = medians
-    step = min(_differences(times), default=0.0)
     material = MIN_CHANGE * abs(values_center)
     limit = JUMP_Z * usual_change
+    sudden = np.flatnonzero((np.abs(diffs - center) >= limit) & (np.abs(diffs) >= material))
+    if not len(sudden):
+        return []
+    step = float(differences(times).min())
+    changes, at, numbers = diffs.tolist(), times.tolist(), values.tolist()
     found = []
-    for i in [k for k, d in enumerate(diffs) if abs(d - center) >= limit and abs(d) >= material]:
-        change = diffs[i]
-        at = times[i + 1]
-        if any(s - 1.5 * step <= at <= e + 1.5 * step for s, e in spans):
+    for i in sudden.tolist():
+        change = changes[i]
+        moment = at[i + 1]
+        if any(s - 1.5 * step <= moment <= e + 1.5 * step for s, e in spans):
             continue
         score = abs(change - center) / usual_change
         word = "rise" if change > 0 else "drop"
-        before, after = format_value(values[i]), format_value(values[i + 1])
-        text = f"sudden {word} from {before}{unit} to {after}{unit} at {format_time(at)}"
-        found.append(Event(min(MAX_SCORE, score), at, text))
+        before, after = format_value(numbers[i]), format_value(numbers[i + 1])
+        text = f"sudden {word} from {before}{unit} to {after}{unit} at {format_time(moment)}"
+        found.append(Event(min(MAX_SCORE, score), moment, text))
     found.sort(key=lambda e: -e.score)
     return found[:2]
 
 
-def _reset_events(times: list[float], values: list[float]) -> list[Event]:
-    resets = [i for i in range(1, len(values)) if values[i] < values[i - 1]]
-    if not resets:
+def _reset_events(times: Floats, values: Floats) -> list[Event]:
+    resets = np.flatnonzero(values[1:] < values[:-1]) + 1
+    if not len(resets):
         return []
-    first = resets[0]
+    first = int(resets[0])
     what = f"{values[first - 1]:.6g} → {values[first]:.6g}"
     more = f" ({len(resets)} resets in all)" if len(resets) > 1 else ""
-    text = f"counter reset at {format_time(times[first])} ({what}){more}"
-    return [Event(30.0, times[first], text)]
+    text = f"counter reset at {format_time(float(times[first]))} ({what}){more}"
+    return [Event(30.0, float(times[first]), text)]
 
 
-def _as_rate(times: list[float], values: list[float]) -> tuple[list[float], list[float]]:
+def _as_rate(times: Floats, values: Floats) -> tuple[Floats, Floats]:
     """Per-second increase between neighbouring points; a reset counts from zero, like rate()."""
-    rates = []
-    for i in range(1, len(values)):
-        increase = values[i] - values[i - 1] if values[i] >= values[i - 1] else values[i]
-        rates.append(increase / max(times[i] - times[i - 1], 1e-9))
-    return times[1:], rates
+    later = values[1:]
+    increase = np.where(later >= values[:-1], differences(values), later)
+    return times[1:], increase / np.maximum(differences(times), 1e-9)
 
 
-def _gap_events(times: list[float], grid: Grid) -> tuple[list[Event], str]:
+def _gap_events(times: Floats, grid: Grid) -> tuple[list[Event], str]:
     """Missing points inside the series, and whether it starts late or ends early."""
-    if not times or grid.step <= 0:
+    if not len(times) or grid.step <= 0:
         return [], ""
     events = []
     # a point is missing where neighbours lie 1.5 steps apart or more: most series have none
-    gapless = len(times) < 2 or max(_differences(times)) < 1.25 * grid.step
-    for a, b in [] if gapless else itertools.pairwise(times):
+    gapless = len(times) < 2 or float(differences(times).max()) < 1.25 * grid.step
+    for a, b in [] if gapless else itertools.pairwise(times.tolist()):
         missing = round((b - a) / grid.step) - 1
         if missing >= 1:
             span = f"{format_time(a + grid.step)} to {format_time(b - grid.step)}"
             text = f"no data from {span} ({missing} points missing)"
             events.append(Event(8.0 + min(missing, 20) / 10, a + grid.step, text, (a, b)))
     note = ""
-    if times[0] > grid.start + grid.step / 2:
-        note += f"Data only from {format_time(times[0])}."
-    if times[-1] < grid.end - 5 * grid.step:
-        events.append(Event(7.0, times[-1], f"no data after {format_time(times[-1])}"))
+    first, last = float(times[0]), float(times[-1])
+    if first > grid.start + grid.step / 2:
+        note += f"Data only from {format_time(first)}."
+    if last < grid.end - 5 * grid.step:
+        events.append(Event(7.0, last, f"no data after {format_time(last)}"))
     return events, note
 
 
-def _trend(values: list[float]) -> str:
+def _trend(values: Floats) -> str:
     """`flat`, `up 35%` or `down 12%`: the median of the last fifth against the first fifth."""
     if len(values) < 5:
         return "too short for a trend"
     fifth = max(1, len(values) // 5)
-    first, last = statistics.median(values[:fifth]), statistics.median(values[-fifth:])
+    first, last = median(values[:fifth]), median(values[-fifth:])
     change = last - first
     if abs(change) <= 0.05 * max(abs(first), abs(last)):
         return "flat"

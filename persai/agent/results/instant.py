@@ -78,7 +78,7 @@ def _sample(item: Mapping[str, Any]) -> Sample:
 
 def _render_matrix(data: Mapping[str, Any], query: str, time: datetime, budget: int) -> str:
     series = parse_matrix(data)
-    times = sorted({t for _, pairs in series for t, _ in pairs})
+    times = sorted({t for s in series for t in s.times.tolist()})
     gaps = [b - a for a, b in itertools.pairwise(times)]
     step = statistics.median(gaps) if gaps else 1.0
     start = times[0] if times else time.timestamp()

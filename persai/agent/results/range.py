@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from persai.agent.results.analysis import PEAK_Z, Grid, SeriesSummary, analyse
+import numpy as np
+
+from persai.agent.results.analysis import PEAK_Z, Floats, Grid, SeriesSummary, analyse
 from persai.agent.results.budget import LineBudget
 from persai.agent.results.hints import hints
 from persai.agent.results.text import (
@@ -26,7 +28,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_BUDGET_TOKENS = 2000
 """What one tool result may cost the model, by `estimate_tokens`."""
 
-Series = tuple[dict[str, str], list[tuple[float, float]]]
+
+class Series(NamedTuple):
+    """One series of a matrix: its labels, and its points' Unix times and values."""
+
+    labels: dict[str, str]
+    times: Floats
+    values: Floats
+
 
 NOTHING_STANDS_OUT = (
     "Nothing stands out: no series has spikes, dips, sudden changes, resets or gaps."
@@ -35,11 +44,13 @@ OTHERS_TITLE = "Other series (min / max / mean / last, trend), largest first:"
 
 
 def parse_matrix(data: Mapping[str, Any]) -> list[Series]:
-    """The (labels, [(time, value)]) pairs of a `matrix` result's `data`."""
+    """The series of a `matrix` result's `data` (values are strings there: "1.5", "NaN")."""
     parsed = []
     for item in data.get("result") or []:
-        pairs = [(float(t), float(v)) for t, v in item.get("values", [])]
-        parsed.append((dict(item.get("metric", {})), pairs))
+        points = item.get("values", [])
+        times = np.array([t for t, _ in points], dtype=np.float64)
+        values = np.array([v for _, v in points], dtype=np.float64)
+        parsed.append(Series(dict(item.get("metric", {})), times, values))
     return parsed
 
 
@@ -77,29 +88,29 @@ def render_matrix(series: list[Series], *, query: str, grid: Grid, budget_tokens
         )
         return fit_text("\n".join([*head, advice]), budget_tokens)
     # A point costs at least 14 tokens written out (time 13, value 1): skip hopeless attempts.
-    if sum(len(pairs) for _, pairs in series) * 14 <= budget_tokens:
+    if _points(series) * 14 <= budget_tokens:
         verbatim = _verbatim(head, series)
         if fits(verbatim, budget_tokens):
             return verbatim
-    summaries = [analyse(labels, pairs, grid) for labels, pairs in series]
+    summaries = [analyse(s.labels, s.times, s.values, grid) for s in series]
     logger.debug("summarising %d series for a budget of %d tokens", len(series), budget_tokens)
     return fit_text(_summary(head, summaries, query, grid, budget_tokens), budget_tokens)
 
 
 def _verbatim(head: list[str], series: list[Series]) -> str:
-    common = common_labels(labels for labels, _ in series)
-    lines = [*head, _count_line(series)]
+    common = common_labels(s.labels for s in series)
+    lines = [*head, f"{len(series)} series, {_points(series)} points."]
     if common and len(series) > 1:
         lines.append(f"Labels common to all series: {format_labels(common)}")
-    for labels, pairs in series:
+    for labels, times, values in series:
         lines.append(format_labels(without(labels, common) if len(series) > 1 else labels) + ":")
+        pairs = zip(times.tolist(), values.tolist(), strict=True)
         lines.extend(f"  {format_time(t)} {format_value(v)}" for t, v in pairs)
     return "\n".join(lines)
 
 
-def _count_line(series: Sequence[Series]) -> str:
-    points = sum(len(pairs) for _, pairs in series)
-    return f"{len(series)} series, {points} points."
+def _points(series: Sequence[Series]) -> int:
+    return sum(len(s.times) for s in series)
 
 
 def _summary(
