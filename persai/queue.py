@@ -5,10 +5,14 @@ The message carries the job id only; everything else is in the job record.
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import redis.asyncio as aioredis
 from celery import Celery
 from kombu.transport import redis as redis_transport
 
@@ -73,3 +77,54 @@ class Transport(redis_transport.Transport):
     """kombu's Redis transport with `_Channel` (set as `broker_transport`)."""
 
     Channel = _Channel
+
+
+class Publisher:
+    """Queues job ids for the workers through an asyncio Redis client (the API's).
+
+    What it pushes is what `Celery.send_task` pushes for the task: Celery builds the message
+    (`amqp.as_task_v2`, protocol 2, JSON), and it goes to the queue's list in the envelope of
+    kombu's Redis transport, as one LPUSH that the self-pipelining client sends with the other
+    commands of the moment. `send_task` is blocking (a thread per call in the API) and cost
+    ~430 us of CPU each (kombu's producer pool, connection checks, publish path); this ~35.
+    A test holds the two messages equal.
+    """
+
+    def __init__(self, celery: Celery, redis: aioredis.Redis) -> None:
+        self._amqp = celery.amqp
+        self._reply_to = celery.thread_oid
+        self._redis = redis
+
+    def message(self, job_id: str) -> str:
+        """The queue entry that runs INVESTIGATE for `job_id`, as JSON."""
+        task_id = str(uuid.uuid4())
+        task = self._amqp.as_task_v2(
+            task_id,
+            INVESTIGATE,
+            args=[job_id],
+            reply_to=self._reply_to,
+            root_id=task_id,
+            ignore_result=None,
+            argsrepr=repr([job_id]),
+            kwargsrepr="{}",
+        )
+        body = json.dumps(task.body).encode()
+        envelope = {
+            "body": base64.b64encode(body).decode(),
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": task.headers,
+            "properties": {
+                **task.properties,
+                "delivery_mode": 2,  # persistent
+                "delivery_info": {"exchange": "", "routing_key": QUEUE},
+                "priority": 0,
+                "body_encoding": "base64",
+                "delivery_tag": str(uuid.uuid4()),
+            },
+        }
+        return json.dumps(envelope)
+
+    async def send(self, job_id: str) -> None:
+        """Queue `job_id` (raises the client's errors when Redis is unreachable)."""
+        await self._redis.lpush(QUEUE, self.message(job_id))

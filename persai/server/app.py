@@ -16,7 +16,7 @@ from persai.credentials import Sealer, cookieless_jar
 from persai.errors import install
 from persai.jobs import ConversationStore, JobStore
 from persai.logging import setup_logging
-from persai.queue import create_celery
+from persai.queue import Publisher, create_celery
 from persai.redis_client import connect
 from persai.server import compat, investigations, ops
 from persai.server.auth import Authenticator
@@ -94,7 +94,7 @@ def _open_state(settings: Settings) -> AppState:
         store=store,
         events=EventHub(store),
         conversations=ConversationStore(redis),
-        celery=create_celery(settings, settings.redis_url),
+        queue=Publisher(create_celery(settings, settings.redis_url), redis),
         http=http,
         gateway=ModelGateway(settings.llama_stack_url or "", timeout_s=10.0),
         authenticator=Authenticator(settings, validator),

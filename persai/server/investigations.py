@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -23,7 +22,6 @@ from persai.errors import (
     UnknownModel,
 )
 from persai.jobs import Job, JobStatus, TimeRange, utcnow
-from persai.queue import INVESTIGATE
 from persai.server.auth import Principal
 from persai.server.deps import CurrentUser, Limit, Offset, State
 from persai.server.schemas import (
@@ -146,7 +144,7 @@ async def enqueue(state: AppState, job: Job, credentials: Credentials | None) ->
         sealed = state.sealer.seal(credentials, context=job.id)
     await state.store.create(job, sealed, state.settings.credentials_ttl_s)
     try:
-        await asyncio.to_thread(state.celery.send_task, INVESTIGATE, args=[job.id])
+        await state.queue.send(job.id)
     except Exception as exc:
         job.error = "the job could not be queued (the broker is unreachable)"
         await state.store.transition(job, JobStatus.FAILED, (JobStatus.QUEUED,))

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 
 import httpx
 import redis.asyncio as aioredis
-from celery import Celery
 
 from persai.agent.llama import ModelGateway
 from persai.config import Settings
 from persai.credentials import Sealer
 from persai.jobs import ConversationStore, JobStore
+from persai.queue import Publisher
 from persai.server.auth import Authenticator
 from persai.server.streams import EventHub
 
@@ -26,7 +26,7 @@ class AppState:
     redis: aioredis.Redis
     store: JobStore
     conversations: ConversationStore
-    celery: Celery
+    queue: Publisher
     http: httpx.AsyncClient
     gateway: ModelGateway
     authenticator: Authenticator
