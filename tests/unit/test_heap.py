@@ -18,8 +18,9 @@ def test_settle_freezes_what_lives_once_and_collects_the_young_less_often(
         assert gc.get_threshold()[0] == heap.YOUNG_THRESHOLD
         assert gc.get_threshold()[1:] == before[1:]
         survivor = [object() for _ in range(10)]
-        heap.settle()  # the second call does nothing: what came later is not frozen
-        assert gc.get_freeze_count() == frozen
+        heap.settle()  # the second call does nothing: what came later is not frozen (frozen
+        # objects still die by reference counting, so the count may only fall)
+        assert gc.get_freeze_count() <= frozen
         assert survivor
     finally:
         gc.unfreeze()
