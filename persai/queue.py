@@ -80,7 +80,8 @@ class Transport(redis_transport.Transport):
 
 
 class Publisher:
-    """Queues job ids for the workers through an asyncio Redis client (the API's).
+    """Queues job ids for the workers through an asyncio Redis client (the API's, and a
+    worker's when it queues again a job whose worker was lost).
 
     What it pushes is what `Celery.send_task` pushes for the task: Celery builds the message
     (`amqp.as_task_v2`, protocol 2, JSON), and it goes to the queue's list in the envelope of

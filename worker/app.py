@@ -30,7 +30,7 @@ def create_worker(settings: Settings, *, gateway: ModelClient | None = None) -> 
     engine = Engine(
         settings,
         settings.redis_url,
-        requeue=lambda job_id: app.send_task(INVESTIGATE, args=[job_id]),
+        celery=app,
         gateway=gateway,
     )
 

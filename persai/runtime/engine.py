@@ -18,13 +18,14 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
 import httpx
 import redis.asyncio as aioredis
 import uvloop
+from celery import Celery
 
 from persai import heap, metrics
 from persai.agent import Investigator
@@ -34,6 +35,7 @@ from persai.config import Settings
 from persai.credentials import cookieless_jar
 from persai.errors import PersAIError, StoreUnavailable
 from persai.jobs import ConversationStore, JobStore, keys
+from persai.queue import Publisher
 from persai.redis_client import connect
 from persai.runtime.credentials import CredentialsSource
 from persai.runtime.runner import JobRunner, Services
@@ -51,14 +53,15 @@ class Engine:
         settings: Settings,
         redis_url: str,
         *,
-        requeue: Callable[[str], None],
+        celery: Celery,
         gateway: ModelClient | None = None,
     ) -> None:
-        """`requeue` sends a job id to the queue again (a job whose worker was lost);
+        """`celery` is the app whose queue a job goes back to when its worker was lost;
         `gateway` replaces the Llama Stack gateway (benchmarks measure PersAI's own path)."""
         self._settings = settings
         self._redis_url = redis_url
-        self._requeue = requeue
+        self._celery = celery
+        self._queue: Publisher | None = None
         self._gateway = gateway
         self._store: JobStore | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
@@ -128,6 +131,7 @@ class Engine:
             credentials=CredentialsSource(settings, store, http),
         )
         self._runner = JobRunner(services, worker_id=self.worker_id)
+        self._queue = Publisher(self._celery, redis)
         self._store = store
         self._closers = [gateway.aclose(), http.aclose(), tools_http.close(), redis.aclose()]
         self._background = [
@@ -212,6 +216,7 @@ class Engine:
                     continue
                 for job_id in await self._store.orphans():
                     if job_id not in self._tasks and await self._runner.recover(job_id):
-                        await asyncio.to_thread(self._requeue, job_id)
+                        assert self._queue is not None
+                        await self._queue.send(job_id)
             except (PersAIError, aioredis.RedisError) as exc:
                 log.warning("looking for orphaned jobs failed: %s", exc)
