@@ -2,6 +2,7 @@
 
 import base64
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import kombu
@@ -73,13 +74,21 @@ async def test_the_publisher_pushes_what_send_task_pushes(redis_server: RedisSer
         app.close()
 
 
-def _queue_at_once(url: str, app: Any, count: int) -> list[str]:
+@pytest.fixture
+def broker(redis_server: RedisServer) -> Iterator[tuple[Any, redis.Redis]]:
+    """A Celery app on `redis_server`, and a plain client to look at what the queue holds."""
+    app = create_celery(Settings(), redis_server.url)
+    peek = redis.Redis.from_url(redis_server.url)
+    yield app, peek
+    peek.close()
+    app.close()
+
+
+def _queue_at_once(app: Any, peek: redis.Redis, count: int) -> list[str]:
     """`count` messages pushed in one command, as a burst of submissions leaves them."""
     publisher = Publisher(app, None)  # type: ignore[arg-type]  # its messages only
     jobs = [f"job-{n}" for n in range(count)]
-    peek = redis.Redis.from_url(url)
     peek.lpush(QUEUE, *[publisher.message(job) for job in jobs])  # the first one is oldest
-    peek.close()
     return jobs
 
 
@@ -99,49 +108,43 @@ def _job(message: Any) -> str:
 
 
 def test_a_consumer_takes_what_is_waiting_at_once_up_to_its_prefetch_limit(
-    redis_server: RedisServer,
+    broker: tuple[Any, redis.Redis],
 ) -> None:
-    app = create_celery(Settings(), redis_server.url)
-    jobs = _queue_at_once(redis_server.url, app, 30)
-    peek = redis.Redis.from_url(redis_server.url)
+    app, peek = broker
+    jobs = _queue_at_once(app, peek, 30)
     received: list[Any] = []
-    try:
-        with app.connection_for_read() as connection:
-            _consumer(connection, 20, lambda _, message: received.append(message))
-            connection.drain_events(timeout=5)  # one BRPOP reply: plain kombu delivers one
-            assert [_job(m) for m in received] == jobs[:20]  # in order, no more than allowed
-            assert peek.llen(QUEUE) == 10
-            # each is recorded as kombu records what it holds: restorable if the worker dies
-            unacked = peek.hgetall("unacked")
-            assert sorted(unacked) == sorted(m.delivery_tag.encode() for m in received)
-            for message in received:
-                held, exchange, routing_key = json.loads(unacked[message.delivery_tag.encode()])
-                assert held == json.loads(json.dumps(message._raw))
-                assert (exchange, routing_key) == ("", QUEUE)
-            assert peek.zcard("unacked_index") == 20
+    with app.connection_for_read() as connection:
+        _consumer(connection, 20, lambda _, message: received.append(message))
+        connection.drain_events(timeout=5)  # one BRPOP reply: plain kombu delivers one
+        assert [_job(m) for m in received] == jobs[:20]  # in order, no more than allowed
+        assert peek.llen(QUEUE) == 10
+        # each is recorded as kombu records what it holds: restorable if the worker dies
+        unacked = peek.hgetall("unacked")
+        assert sorted(unacked) == sorted(m.delivery_tag.encode() for m in received)
+        for message in received:
+            held, exchange, routing_key = json.loads(unacked[message.delivery_tag.encode()])
+            assert held == json.loads(json.dumps(message._raw))
+            assert (exchange, routing_key) == ("", QUEUE)
+        assert peek.zcard("unacked_index") == 20
 
-            for message in received[:5]:
-                message.ack()
-            assert peek.hlen("unacked") == 15
-            assert peek.zcard("unacked_index") == 15
-            connection.drain_events(timeout=5)  # room for 5 more: the next 5, in order
-            assert [_job(m) for m in received] == jobs[:25]
+        for message in received[:5]:
+            message.ack()
+        assert peek.hlen("unacked") == 15
+        assert peek.zcard("unacked_index") == 15
+        connection.drain_events(timeout=5)  # room for 5 more: the next 5, in order
+        assert [_job(m) for m in received] == jobs[:25]
 
-            connection.default_channel.qos.restore_unacked()  # what a warm shutdown does
-        assert peek.hlen("unacked") == 0
-        # the 15 unacknowledged back in the queue, beside the 10 never taken: none lost, none twice
-        assert sorted(_job_of(m) for m in peek.lrange(QUEUE, 0, -1)) == sorted(jobs[5:])
-    finally:
-        peek.close()
-        app.close()
+        connection.default_channel.qos.restore_unacked()  # what a warm shutdown does
+    assert peek.hlen("unacked") == 0
+    # the 20 unacknowledged back in the queue, beside the 5 never taken: none lost, none twice
+    assert sorted(_job_of(m) for m in peek.lrange(QUEUE, 0, -1)) == sorted(jobs[5:])
 
 
 def test_messages_taken_but_not_handed_over_go_back_to_the_head_of_the_queue(
-    redis_server: RedisServer,
+    broker: tuple[Any, redis.Redis],
 ) -> None:
-    app = create_celery(Settings(), redis_server.url)
-    jobs = _queue_at_once(redis_server.url, app, 10)
-    peek = redis.Redis.from_url(redis_server.url)
+    app, peek = broker
+    jobs = _queue_at_once(app, peek, 10)
     received: list[str] = []
 
     def on_message(_: Any, message: Any) -> None:
@@ -153,20 +156,16 @@ def test_messages_taken_but_not_handed_over_go_back_to_the_head_of_the_queue(
     def waiting() -> list[str]:
         return [_job_of(m) for m in reversed(peek.lrange(QUEUE, 0, -1))]  # next in line first
 
-    try:
-        with app.connection_for_read() as connection:
-            _consumer(connection, 100, on_message)
-            with pytest.raises(RuntimeError):
-                connection.drain_events(timeout=5)
-            assert received == jobs[:3]
-            assert waiting() == jobs[4:]
-            # job-3 reached the consumer: kombu holds it, unacknowledged, until it closes
-            assert [_job_of(m) for m in peek.hvals("unacked")] == ["job-3"]
-        assert waiting() == jobs[3:]
-        assert peek.hlen("unacked") == 0
-    finally:
-        peek.close()
-        app.close()
+    with app.connection_for_read() as connection:
+        _consumer(connection, 100, on_message)
+        with pytest.raises(RuntimeError):
+            connection.drain_events(timeout=5)
+        assert received == jobs[:3]
+        assert waiting() == jobs[4:]
+        # job-3 reached the consumer: kombu holds it, unacknowledged, until it closes
+        assert [_job_of(m) for m in peek.hvals("unacked")] == ["job-3"]
+    assert waiting() == jobs[3:]
+    assert peek.hlen("unacked") == 0
 
 
 def _job_of(raw: bytes) -> str:
