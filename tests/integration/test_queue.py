@@ -175,3 +175,28 @@ def _job_of(raw: bytes) -> str:
         message = message[0]
     body = json.loads(base64.b64decode(message["body"]))
     return str(body[0][0])
+
+
+def test_a_redis_that_cannot_run_the_take_is_read_one_message_at_a_time(
+    broker: tuple[Any, redis.Redis],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # as a Redis older than 6.2 answers RPOP with a count
+    monkeypatch.setattr(queue, "_TAKE_WAITING", "return redis.error_reply('ERR wrong number')")
+    app, peek = broker
+    jobs = _queue_at_once(app, peek, 3)
+    received: list[str] = []
+
+    def on_message(_: Any, message: Any) -> None:
+        received.append(_job(message))
+        message.ack()
+
+    with app.connection_for_read() as connection:
+        _consumer(connection, 100, on_message)
+        for count in (1, 2, 3):
+            connection.drain_events(timeout=5)
+            assert received == jobs[:count]  # kombu's own way: one per BRPOP
+    assert "messages are taken one at a time" in caplog.text
+    assert peek.llen(QUEUE) == 0
+    assert peek.hlen("unacked") == 0
