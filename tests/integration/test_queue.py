@@ -8,6 +8,7 @@ from typing import Any
 import kombu
 import pytest
 import redis
+from kombu.transport import redis as redis_transport
 
 from persai import queue
 from persai.config import Settings
@@ -108,11 +109,20 @@ def _job(message: Any) -> str:
 
 
 def test_a_consumer_takes_what_is_waiting_at_once_up_to_its_prefetch_limit(
-    broker: tuple[Any, redis.Redis],
+    broker: tuple[Any, redis.Redis], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, peek = broker
     jobs = _queue_at_once(app, peek, 30)
     received: list[Any] = []
+    # kombu's own record (a round trip per message): only for what each BRPOP itself brought
+    recorded_by_kombu: list[str] = []
+    kombu_append = redis_transport.QoS.append
+
+    def counted(qos: Any, message: Any, delivery_tag: str) -> None:
+        recorded_by_kombu.append(delivery_tag)
+        kombu_append(qos, message, delivery_tag)
+
+    monkeypatch.setattr(redis_transport.QoS, "append", counted)
     with app.connection_for_read() as connection:
         _consumer(connection, 20, lambda _, message: received.append(message))
         connection.drain_events(timeout=5)  # one BRPOP reply: plain kombu delivers one
@@ -133,6 +143,7 @@ def test_a_consumer_takes_what_is_waiting_at_once_up_to_its_prefetch_limit(
         assert peek.zcard("unacked_index") == 15
         connection.drain_events(timeout=5)  # room for 5 more: the next 5, in order
         assert [_job(m) for m in received] == jobs[:25]
+        assert recorded_by_kombu == [received[0].delivery_tag, received[20].delivery_tag]
 
         connection.default_channel.qos.restore_unacked()  # what a warm shutdown does
     assert peek.hlen("unacked") == 0
