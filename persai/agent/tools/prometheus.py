@@ -46,10 +46,24 @@ def default_window(context: ToolContext) -> tuple[datetime, datetime]:
     return dashboard_window(context) or (context.now - DEFAULT_RANGE, context.now)
 
 
-async def prometheus_get(context: ToolContext, path: str, params: dict[str, Any]) -> Any:
-    """GET from the investigation's Prometheus; errors say what to do about them."""
+# The Prometheus HTTP API's endpoints that take their parameters form-encoded in a POST body
+# (prometheus web/api/v1/api.go registers them for both methods). A datasource configured in the
+# Perses UI allows the query endpoints, series and labels by POST only; the others (label values,
+# metadata, alerts, rules) exist only as GET.
+_POST_ENDPOINTS = frozenset(
+    {"/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels"}
+)
+
+
+async def prometheus_call(context: ToolContext, path: str, params: dict[str, Any]) -> Any:
+    """Call the investigation's Prometheus (by POST where it accepts it, else GET); errors say
+    what to do about them."""
+    api = context.prometheus
     try:
-        body = await context.prometheus.get(path, params)
+        if path in _POST_ENDPOINTS:
+            body = await api.post_form(path, params)
+        else:
+            body = await api.get(path, params)
     except UpstreamError as exc:
         advice = _ADVICE.get(exc.error_type or "")
         if advice is None:
@@ -137,7 +151,7 @@ async def execute_range_query(context: ToolContext, params: RangeQueryParams) ->
     if start >= end:
         raise ToolError(f"start ({rfc3339(start)}) must be before end ({rfc3339(end)})")
     step_s = _step_seconds(params.step, start, end)
-    body = await prometheus_get(
+    body = await prometheus_call(
         context,
         "/api/v1/query_range",
         {"query": params.query, "start": start.timestamp(), "end": end.timestamp(), "step": step_s},
@@ -193,7 +207,7 @@ async def execute_instant_query(context: ToolContext, params: InstantQueryParams
     come back summarized (the values that stand out, the largest, what was left out). Use
     execute_range_query to see how values changed over time."""
     moment = _instant_time(context, params.time)
-    body = await prometheus_get(
+    body = await prometheus_call(
         context, "/api/v1/query", {"query": params.query, "time": moment.timestamp()}
     )
     text = with_warnings(

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from persai.agent import results
 from persai.agent.timeparse import rfc3339
 from persai.agent.tools.base import Tool, ToolContext, ToolOutput, tool
-from persai.agent.tools.prometheus import default_window, prometheus_get, with_warnings
+from persai.agent.tools.prometheus import default_window, prometheus_call, with_warnings
 
 LIST_LIMIT = 20_000
 """At most this many names, values or series per call (Prometheus 2.51+ applies it and warns)."""
@@ -104,9 +104,9 @@ async def _values(
     window = _window(context)[2]
     selectors = [s for s in (match, search and _regex_selector(label, search)) if s]
     path = f"/api/v1/label/{label}/values"
-    calls = [prometheus_get(context, path, {**window, "match[]": s}) for s in selectors]
+    calls = [prometheus_call(context, path, {**window, "match[]": s}) for s in selectors]
     if not calls:
-        calls = [prometheus_get(context, path, window)]
+        calls = [prometheus_call(context, path, window)]
     bodies = list(await asyncio.gather(*calls))
     sets = [set(body.get("data") or []) for body in bodies]
     return sorted(set.intersection(*sets)), bodies
@@ -152,7 +152,7 @@ async def list_label_names(context: ToolContext, params: ListLabelNamesParams) -
     start, end, query = _window(context)
     if params.match:
         query["match[]"] = params.match
-    body = await prometheus_get(context, "/api/v1/labels", query)
+    body = await prometheus_call(context, "/api/v1/labels", query)
     names = sorted(body.get("data") or [])
     text = _render(
         context,
@@ -228,7 +228,7 @@ async def find_series(context: ToolContext, params: FindSeriesParams) -> ToolOut
     time range (else the last hour). Use it to see how many series a metric has and which labels
     tell them apart before querying it."""
     start, end, query = _window(context)
-    body = await prometheus_get(context, "/api/v1/series", {**query, "match[]": params.match})
+    body = await prometheus_call(context, "/api/v1/series", {**query, "match[]": params.match})
     series = sorted(
         (dict(item) for item in body.get("data") or []), key=lambda s: sorted(s.items())
     )
@@ -281,7 +281,7 @@ async def get_metric_metadata(context: ToolContext, params: MetricMetadataParams
     query: dict[str, Any] = {"limit": LIST_LIMIT}
     if params.metric:
         query["metric"] = params.metric
-    body = await prometheus_get(context, "/api/v1/metadata", query)
+    body = await prometheus_call(context, "/api/v1/metadata", query)
     lines = _metadata_lines(body.get("data") or {})
     text = _render(
         context,

@@ -33,6 +33,22 @@ class UpstreamError(ToolError):
         self.error_type = error_type
 
 
+class EndpointNotAllowed(UpstreamError):
+    """Perses's proxy refused the endpoint itself: the datasource lists the endpoints (pattern
+    and method) it may be used for, and this one is not among them."""
+
+
+# The message of Perses's proxy for a request outside the datasource's `allowedEndpoints`
+# (perses internal/api/impl/proxy/proxy.go, httpProxy.serve): "you are not allowed to use this
+# endpoint %q with the HTTP method %s", answered as an echo HTTPError {"message": ...}.
+_NOT_ALLOWED = "you are not allowed to use this endpoint"
+
+
+def _refused_endpoint(document: Any) -> bool:
+    message = document.get("message") if isinstance(document, dict) else None
+    return isinstance(message, str) and message.startswith(_NOT_ALLOWED)
+
+
 class TokenSource(Protocol):
     """The user's access token for Perses, and a way to renew it when Perses refuses it."""
 
@@ -84,28 +100,41 @@ class UpstreamAPI:
         )
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET base_url + path; the decoded JSON body, or a ToolError saying what went wrong.
+        """GET base_url + path with `params` in the query string; the decoded JSON body, or a
+        ToolError saying what went wrong.
 
         A token Perses refuses (401) is refreshed once and the request tried again.
         """
-        status, body = await self._send(path, params, refresh=False)
+        return await self._call("GET", path, params)
+
+    async def post_form(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """POST base_url + path with `params` form-encoded in the body, as Prometheus accepts
+        for queries, series and labels (and as a datasource configured in the Perses UI
+        requires); otherwise as `get`."""
+        return await self._call("POST", path, params)
+
+    async def _call(self, method: str, path: str, params: dict[str, Any] | None) -> Any:
+        status, body = await self._send(method, path, params, refresh=False)
         if status == 401 and self._tokens is not None:
-            status, body = await self._send(path, params, refresh=True)
-        return self._decode(status, body)
+            status, body = await self._send(method, path, params, refresh=True)
+        return self._decode(method, path, status, body)
 
     async def _send(
-        self, path: str, params: dict[str, Any] | None, *, refresh: bool
+        self, method: str, path: str, params: dict[str, Any] | None, *, refresh: bool
     ) -> tuple[int, bytes]:
         headers = {"Accept": "application/json"}
         if self._tokens is not None:
             token = await (self._tokens.refresh() if refresh else self._tokens.bearer())
             headers["Authorization"] = f"Bearer {token}"
+        pairs = _query(params)
         try:
             async with (
                 self._slot,
-                self._session.get(
+                self._session.request(
+                    method,
                     self._base_url + path,
-                    params=_query(params),
+                    params=pairs if method == "GET" else None,
+                    data=pairs if method != "GET" else None,  # form-encoded
                     headers=headers,
                     allow_redirects=False,
                 ) as response,
@@ -131,11 +160,18 @@ class UpstreamAPI:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _decode(self, status: int, body: bytes) -> Any:
+    def _decode(self, method: str, path: str, status: int, body: bytes) -> Any:
         try:  # orjson: a range query's answer decodes about 6x faster than with json
             document = orjson.loads(body) if body else None
         except orjson.JSONDecodeError:
             document = None
+        if status == 403 and _refused_endpoint(document):
+            raise EndpointNotAllowed(
+                f"the Perses configuration of datasource {self.label} does not allow "
+                f"{method} {path} (its proxy's allowedEndpoints); this is not a permission "
+                "problem, and another datasource will not change it",
+                status=status,
+            )
         if status == 401:
             raise UpstreamError(
                 f"Perses did not accept the user's token for {self.label} (HTTP 401); the user "

@@ -50,6 +50,8 @@ def test_range_query_without_a_step_bounds_the_points_per_series() -> None:
     out = call(fake, "execute_range_query", {"query": "up", "duration": "6h"})
     # 6 h in at most 250 points: 87 s is needed, 120 s is the next nice step
     assert _param(fake, "/api/v1/query_range", "step") == "120.0"
+    # form-encoded POST, as a datasource configured in the Perses UI allows
+    assert fake.methods("/api/v1/query_range") == ["POST"]
     assert out.data == {
         "query": "up",
         "start": "2026-11-24T08:00:00Z",

@@ -191,3 +191,70 @@ def test_many_alerts_fit_the_budget_and_say_how_to_see_fewer() -> None:
     assert re.search(
         r"Not shown: \d+ more alerts \(firing or pending\) \(of 500\)\. Hint: state=", out.text
     )
+
+
+def _not_allowed(request: httpx.Request) -> httpx.Response:
+    # What Perses's proxy answers outside a datasource's allowedEndpoints (proxy.go).
+    message = f'you are not allowed to use this endpoint "{request.url.path}" with the HTTP method '
+    return httpx.Response(403, json={"message": message + request.method})
+
+
+def _alerts_series(request: httpx.Request) -> httpx.Response:
+    query = dict(httpx.QueryParams(request.content.decode()))["query"]
+    labels = {"alertname": "HighLatency", "service": "checkout"}
+    if query == "ALERTS":
+        metric = {"__name__": "ALERTS", "alertstate": "firing", **labels}
+        value = "1"
+    else:
+        metric, value = {"__name__": "ALERTS_FOR_STATE", **labels}, str(NOW.timestamp() - 1200)
+    return httpx.Response(
+        200,
+        json={
+            "status": "success",
+            "data": {
+                "resultType": "vector",
+                "result": [{"metric": metric, "value": [NOW.timestamp(), value]}],
+            },
+        },
+    )
+
+
+def test_alerts_come_from_the_alerts_series_where_the_endpoint_is_not_allowed() -> None:
+    fake = (
+        Fake()
+        .handle("/proxy/projects/shop/datasources/prom/api/v1/alerts", _not_allowed)
+        .handle("/proxy/projects/shop/datasources/prom/api/v1/query", _alerts_series)
+    )
+    out = call(fake, "list_alerts", {})
+    assert out.text.splitlines()[1:] == [
+        "1 alerts (firing or pending):",
+        'HighLatency{service="checkout"} firing since 2026-11-24T13:40:00Z',
+    ]
+    assert "does not allow /api/v1/alerts" in out.text
+    assert fake.methods("/api/v1/query") == ["POST", "POST"]
+
+
+def test_rules_refused_by_the_datasource_say_so_and_what_still_works() -> None:
+    fake = Fake().handle("/proxy/projects/shop/datasources/prom/api/v1/rules", _not_allowed)
+    message = error(fake, "list_rules", {})
+    assert "Perses configuration of datasource" in message
+    assert "does not allow GET /api/v1/rules" in message
+    assert "not a permission problem" in message
+    assert "list_alerts" in message
+    assert "no permission" not in message
+
+
+def test_each_endpoint_is_called_with_the_method_a_ui_configured_datasource_allows() -> None:
+    fake = Fake()
+    for path in ("/api/v1/labels", "/api/v1/series", "/api/v1/metadata", NAMES):
+        fake.prometheus(path, [] if path != "/api/v1/metadata" else {})
+    call(fake, "list_label_names", {})
+    call(fake, "find_series", {"match": "up"})
+    call(fake, "get_metric_metadata", {})
+    call(fake, "list_metrics", {})
+    assert fake.methods("/api/v1/labels") == ["POST"]
+    assert fake.methods("/api/v1/series") == ["POST"]
+    assert fake.methods("/api/v1/metadata") == ["GET"]
+    assert fake.methods(NAMES) == ["GET"]
+    (series,) = fake.params("/api/v1/series")
+    assert ("match[]", "up") in series

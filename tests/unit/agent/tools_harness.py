@@ -52,11 +52,25 @@ class Fake:
             return httpx.Response(404, json={"message": "document not found"})
         return handler(request)
 
-    def params(self, path: str) -> list[list[tuple[str, str]]]:
-        """The query parameters of each request to `path` (a Prometheus path or a full one)."""
+    def to(self, path: str) -> list[httpx.Request]:
+        """The requests to `path` (a Prometheus path or a full one)."""
         full = path if path.startswith(("/api/v1/projects", "/api/v1/global")) else None
         wanted = {path, DATASOURCE + path} if full is None else {full}
-        return [list(r.url.params.multi_items()) for r in self.requests if r.url.path in wanted]
+        return [r for r in self.requests if r.url.path in wanted]
+
+    def params(self, path: str) -> list[list[tuple[str, str]]]:
+        """The parameters of each request to `path`: its query string, then its form body."""
+        return [_parameters(request) for request in self.to(path)]
+
+    def methods(self, path: str) -> list[str]:
+        return [request.method for request in self.to(path)]
+
+
+def _parameters(request: httpx.Request) -> list[tuple[str, str]]:
+    pairs = list(request.url.params.multi_items())
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        pairs += list(httpx.QueryParams(request.content.decode()).multi_items())
+    return pairs
 
 
 def call(
