@@ -84,8 +84,13 @@ def _open_state(settings: Settings) -> AppState:
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), cookies=cookieless_jar())
     validator = None
     if settings.auth and settings.perses_api_url is not None:
+        assert settings.secret_key is not None  # required with authentication (Settings)
         validator = TokenValidator(
-            redis, http, str(settings.perses_api_url), cache_ttl_s=settings.auth_cache_ttl_s
+            redis,
+            http,
+            str(settings.perses_api_url),
+            cache_ttl_s=settings.auth_cache_ttl_s,
+            sealer=Sealer(settings.secret_key),
         )
     store = JobStore(redis, retention_s=settings.job_retention_s)
     return AppState(

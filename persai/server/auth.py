@@ -74,7 +74,7 @@ class Authenticator:
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("the Authorization header must be 'Bearer <Perses access token>'")
         verdict = await validator.validate_bearer(token)
-        credentials = Credentials(access_token=SecretStr(token), expires_at=verdict.expires_at)
+        credentials = Credentials(access_token=verdict.access_token, expires_at=verdict.expires_at)
         return Principal(user=verdict.user, credentials=credentials)
 
     @staticmethod
@@ -94,8 +94,8 @@ class Authenticator:
         access_token = _join(present[COOKIE_PAYLOAD], present[COOKIE_SIGNATURE])
         refresh_token = present[COOKIE_REFRESH]
         verdict = await validator.validate_cookie(access_token, refresh_token)
-        credentials = Credentials(
-            access_token=SecretStr(access_token),
+        credentials = Credentials(  # the access token Perses returned, not the client's
+            access_token=verdict.access_token,
             refresh_token=SecretStr(refresh_token),
             expires_at=verdict.expires_at.astimezone(UTC),
         )

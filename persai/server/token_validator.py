@@ -1,12 +1,19 @@
 """Checking Perses tokens for the API, with the verdicts cached in Redis.
 
-A cookie client is trusted when Perses accepts its refresh token (`POST /api/auth/refresh`); a
-bearer client when `GET /api/v1/user/whoami` accepts its access token. Identity is what Perses
+A cookie client is trusted when Perses accepts its refresh token (`POST /api/auth/refresh`), and
+the access token PersAI then forwards is the one Perses returned: Perses gives the access cookies
+the lifetime of the refresh token (perses internal/api/crypto/jwt.go), so a browser keeps sending
+an access token that expired long ago, and its signature is never checked here. A bearer client
+is trusted when `GET /api/v1/user/whoami` accepts its access token. Identity is what Perses
 confirmed: the `sub` of the access token Perses returned, or the user whoami named; a client
 token that names somebody else is refused.
 
-Redis layout (no token is ever stored, only its SHA-256):
-    persai:auth:<sha256>        JSON verdict {"user": ...} or {"error": ...}, with a TTL
+A verdict is keyed by what Perses confirmed (the refresh token, or the bearer token): whatever a
+client puts beside a valid refresh token, it costs no Perses call and no cache entry.
+
+Redis layout (no token is ever stored in clear, only its SHA-256, or sealed):
+    persai:auth:<sha256>        JSON verdict {"user": ..., "access": <sealed>} or {"error": ...},
+                                with a TTL; `access` is the access token Perses returned
     persai:auth:<sha256>:lock   the holder's random nonce, SET NX PX while Perses is being asked
 """
 
@@ -22,16 +29,17 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, SecretStr
 from redis.exceptions import RedisError
 
 from persai import metrics
+from persai.credentials import Credentials, Sealer, SealError
 from persai.errors import PersesUnavailable, StoreUnavailable, Unauthenticated, UpstreamError
 
 __all__ = [
@@ -54,6 +62,7 @@ _RECENT_S = 5.0  # how long this process trusts a verdict without asking Redis a
 _RECENT_MAX = 10_000  # verdicts remembered at most (then forgotten all at once)
 _POLL_S = 0.02  # how often a process waiting on another one's Perses call looks for its verdict
 _RETRY_AFTER_S = 5  # what a 503 tells the client to wait while Perses or Redis is down
+_FORWARD_MARGIN_S = 60.0  # a cached access token is forwarded only while it has this much left
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _RELEASE_LOCK = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
@@ -70,11 +79,13 @@ class TokenClaims:
 
 
 class Verdict(BaseModel):
-    """Perses accepted the token(s): who the caller is, and until when the token is good."""
+    """Perses accepted the token(s): who the caller is, the access token to forward for them
+    (for cookie clients, the one Perses returned), and until when it is good."""
 
     model_config = ConfigDict(frozen=True)
 
     user: str
+    access_token: SecretStr
     expires_at: AwareDatetime
 
 
@@ -101,12 +112,14 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def parse_token(token: str, *, what: str = "access token", now: float | None = None) -> TokenClaims:
+def parse_token(
+    token: str, *, what: str = "access token", now: float | None = None, expired_ok: bool = False
+) -> TokenClaims:
     """Read a Perses JWT strictly, without trusting it: Unauthenticated for anything odd.
 
     Exactly three base64url parts, JSON objects for header and payload, `alg` HS512, an
-    HS512-sized signature, a `sub`, an `exp` in the future and no `nbf` in the future. The
-    messages never contain the token.
+    HS512-sized signature, a `sub`, an `exp` in the future (unless `expired_ok`) and no `nbf` in
+    the future. The messages never contain the token.
     """
     if len(token) > MAX_TOKEN_BYTES:
         raise Unauthenticated(f"the {what} is longer than {MAX_TOKEN_BYTES} bytes")
@@ -119,16 +132,16 @@ def parse_token(token: str, *, what: str = "access token", now: float | None = N
         raise Unauthenticated(f"the {what} must be signed with HS512 as Perses signs its tokens")
     if len(_segment(parts[2], what, "signature")) != _HS512_SIGNATURE_BYTES:
         raise Unauthenticated(f"the {what} does not carry an HS512 signature")
-    return _claims(payload, what, time.time() if now is None else now)
+    return _claims(payload, what, time.time() if now is None else now, expired_ok)
 
 
-def _claims(payload: dict[str, Any], what: str, now: float) -> TokenClaims:
+def _claims(payload: dict[str, Any], what: str, now: float, expired_ok: bool) -> TokenClaims:
     subject, exp, nbf = payload.get("sub"), _number(payload.get("exp")), payload.get("nbf")
     if not isinstance(subject, str) or not subject:
         raise Unauthenticated(f"the {what} names no user (sub)")
     if exp is None:
         raise Unauthenticated(f"the {what} has no expiry (exp)")
-    if exp <= now:
+    if exp <= now and not expired_ok:
         raise Unauthenticated(f"the {what} has expired")
     if nbf is not None and (_number(nbf) is None or float(nbf) > now + _CLOCK_SKEW_S):
         raise Unauthenticated(f"the {what} is not valid yet (nbf)")
@@ -142,10 +155,14 @@ def _cache_key(*parts: str) -> str:
 
 @dataclass(frozen=True)
 class _Decision:
-    """What Perses said: a user, or why the token was refused (a message without the token)."""
+    """What Perses said: a user and the access token to forward for them until `expires_at`,
+    or why the token was refused (a message without the token)."""
 
     user: str | None = None
     error: str | None = None
+    access_token: str | None = None
+    expires_at: float | None = None
+    """Seconds since the epoch; None: as long as the token that was checked."""
 
 
 Ask = Callable[[], Awaitable[_Decision]]
@@ -156,7 +173,8 @@ class TokenValidator:
 
     Concurrent checks of one token share one Perses call: within a process through a shared
     task, across processes through a short Redis lock whose holder's verdict the others wait for
-    (a holder that dies leaves the lock to expire, and the next waiter asks Perses itself).
+    (a holder that dies leaves the lock to expire, and the next waiter asks Perses itself). The
+    access tokens Perses returns are cached sealed with `sealer`.
     """
 
     def __init__(
@@ -166,6 +184,7 @@ class TokenValidator:
         perses_api_url: str,
         cache_ttl_s: int,
         *,
+        sealer: Sealer,
         lock_ttl_s: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -173,28 +192,30 @@ class TokenValidator:
         self._http = http
         self._perses = str(perses_api_url).rstrip("/")
         self._cache_ttl_s = cache_ttl_s
+        self._sealer = sealer
         self._lock_ttl_ms = int(lock_ttl_s * 1000)
         self._clock = clock
         self._inflight: dict[str, asyncio.Future[_Decision]] = {}
-        self._recent: dict[str, tuple[float, str]] = {}
-        """Accepted tokens of the last few seconds: key -> (until, user), to spare Redis a read
-        on every request of a client that polls."""
+        self._recent: dict[str, tuple[float, _Decision]] = {}
+        """Accepted tokens of the last few seconds: key -> (until, decision), to spare Redis a
+        read on every request of a client that polls."""
 
     async def validate_cookie(self, access_token: str, refresh_token: str) -> Verdict:
-        """Trust the cookies when Perses accepts the refresh token and returns an access token
-        for the same user as the one the client sent."""
+        """Trust a browser's session when Perses accepts its refresh token, for the user of the
+        access token Perses returns; the access token the client sent only has to be shaped
+        like one and name the same user (it may have expired: its cookie outlives it)."""
         now = self._clock()
-        claims = parse_token(access_token, now=now)
-        refresh_claims = parse_token(refresh_token, what="refresh token", now=now)
-        expires_at = min(claims.expires_at, refresh_claims.expires_at)
+        claimed = parse_token(access_token, now=now, expired_ok=True).subject
+        refresh = parse_token(refresh_token, what="refresh token", now=now)
 
         async def ask() -> _Decision:
-            return await self._ask_refresh(refresh_token, claims.subject)
+            return await self._ask_refresh(refresh_token)
 
-        user = await self._decide(
-            _cache_key("cookie", access_token, refresh_token), ask, expires_at
-        )
-        return Verdict(user=user, expires_at=datetime.fromtimestamp(claims.expires_at, UTC))
+        decision = await self._decide(_cache_key("cookie", refresh_token), ask, refresh.expires_at)
+        if decision.user != claimed:
+            logger.warning("refused a session whose access cookie names another user")
+            raise Unauthenticated("the access token names another user than Perses confirmed")
+        return _verdict(decision)
 
     async def validate_bearer(self, access_token: str) -> Verdict:
         """Trust a bearer token when Perses's whoami accepts it; the user is whoami's answer."""
@@ -203,18 +224,17 @@ class TokenValidator:
         async def ask() -> _Decision:
             return await self._ask_whoami(access_token, claims.subject)
 
-        key = _cache_key("bearer", access_token)
-        user = await self._decide(key, ask, claims.expires_at)
-        return Verdict(user=user, expires_at=datetime.fromtimestamp(claims.expires_at, UTC))
+        decision = await self._decide(_cache_key("bearer", access_token), ask, claims.expires_at)
+        return _verdict(replace(decision, access_token=access_token, expires_at=claims.expires_at))
 
     # The cache and single flight -----------------------------------------------------------
 
-    async def _decide(self, key: str, ask: Ask, expires_at: float) -> str:
+    async def _decide(self, key: str, ask: Ask, expires_at: float) -> _Decision:
         now = self._clock()
-        until, user = self._recent.get(key, (0.0, ""))
-        if now < until:
+        until, recent = self._recent.get(key, (0.0, None))
+        if recent is not None and now < until:
             metrics.AUTH_CACHE.labels("hit").inc()
-            return user
+            return recent
         try:
             decision = await self._read(key)
             metrics.AUTH_CACHE.labels("miss" if decision is None else "hit").inc()
@@ -228,8 +248,16 @@ class TokenValidator:
             raise Unauthenticated(decision.error or "Perses did not accept the token")
         if len(self._recent) >= _RECENT_MAX:
             self._recent.clear()
-        self._recent[key] = (min(now + _RECENT_S, expires_at), decision.user)
-        return decision.user
+        self._recent[key] = (min(now + _RECENT_S, self._good_until(decision, expires_at)), decision)
+        return decision
+
+    @staticmethod
+    def _good_until(decision: _Decision, expires_at: float) -> float:
+        """Until when a verdict may be used: the checked token's expiry, and while the access
+        token to forward has the margin left that the worker needs."""
+        if decision.expires_at is None:
+            return expires_at
+        return min(expires_at, decision.expires_at - _FORWARD_MARGIN_S)
 
     async def _shared(self, key: str, ask: Ask, expires_at: float) -> _Decision:
         future = self._inflight.get(key)
@@ -263,20 +291,42 @@ class TokenValidator:
 
     async def _ask_and_store(self, key: str, ask: Ask, expires_at: float) -> _Decision:
         decision = await ask()
-        ttl_s = min(float(self._cache_ttl_s), expires_at - self._clock())
+        until = self._good_until(decision, expires_at)
+        ttl_s = min(float(self._cache_ttl_s), until - self._clock())
         if decision.user is None:
             ttl_s = min(ttl_s, _REJECTION_TTL_S)
         if ttl_s * 1000 >= 1:
-            value = {"user": decision.user} if decision.user else {"error": decision.error}
-            await self._redis.set(key, json.dumps(value), px=int(ttl_s * 1000))
+            await self._redis.set(key, self._dump(key, decision), px=int(ttl_s * 1000))
         return decision
+
+    def _dump(self, key: str, decision: _Decision) -> str:
+        if decision.user is None:
+            return json.dumps({"error": decision.error})
+        value: dict[str, Any] = {"user": decision.user}
+        if decision.access_token is not None and decision.expires_at is not None:
+            access = Credentials(
+                access_token=SecretStr(decision.access_token),
+                expires_at=datetime.fromtimestamp(decision.expires_at, UTC),
+            )
+            value["access"] = self._sealer.seal(access, context=key)
+        return json.dumps(value)
 
     async def _read(self, key: str) -> _Decision | None:
         raw = await self._redis.get(key)
         if raw is None:
             return None
         value = json.loads(raw)
-        return _Decision(user=value.get("user"), error=value.get("error"))
+        if value.get("user") is None or "access" not in value:
+            return _Decision(user=value.get("user"), error=value.get("error"))
+        try:
+            access = self._sealer.open(value["access"], context=key)
+        except SealError:  # sealed with another PERSAI_SECRET_KEY: ask Perses again
+            return None
+        return _Decision(
+            user=value["user"],
+            access_token=access.access_token.get_secret_value(),
+            expires_at=access.expires_at.timestamp(),
+        )
 
     # Asking Perses ---------------------------------------------------------------------------
 
@@ -299,7 +349,7 @@ class TokenValidator:
             )
         return response
 
-    async def _ask_refresh(self, refresh_token: str, subject: str) -> _Decision:
+    async def _ask_refresh(self, refresh_token: str) -> _Decision:
         response = await self._send(
             "POST", "/api/auth/refresh", json={"refresh_token": refresh_token}
         )
@@ -307,10 +357,10 @@ class TokenValidator:
             return _Decision(error="Perses did not accept the refresh token: sign in again")
         try:
             returned = str(_ok_json(response)["access_token"])
-            confirmed = parse_token(returned, what="access token Perses returned").subject
+            claims = parse_token(returned, what="access token Perses returned")
         except (ValueError, KeyError, TypeError, Unauthenticated) as exc:
             raise UpstreamError("Perses answered the token refresh with something odd") from exc
-        return _confirm(confirmed, subject)
+        return _Decision(user=claims.subject, access_token=returned, expires_at=claims.expires_at)
 
     async def _ask_whoami(self, access_token: str, subject: str) -> _Decision:
         headers = {"Authorization": f"Bearer {access_token}"}
@@ -324,6 +374,17 @@ class TokenValidator:
         if not isinstance(confirmed, str) or not confirmed:
             raise UpstreamError("Perses answered whoami without a user name")
         return _confirm(confirmed, subject)
+
+
+def _verdict(decision: _Decision) -> Verdict:
+    assert decision.user is not None
+    assert decision.access_token is not None
+    assert decision.expires_at is not None
+    return Verdict(
+        user=decision.user,
+        access_token=SecretStr(decision.access_token),
+        expires_at=datetime.fromtimestamp(decision.expires_at, UTC),
+    )
 
 
 def _ok_json(response: httpx.Response) -> Any:

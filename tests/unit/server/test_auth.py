@@ -11,11 +11,13 @@ import pytest
 from starlette.requests import Request
 
 from persai.config import Settings
-from persai.credentials import cookieless_jar
+from persai.credentials import Sealer, cookieless_jar
 from persai.errors import InvalidRequest, Unauthenticated
 from persai.server.auth import ANONYMOUS, Authenticator, Principal
 from persai.server.token_validator import TokenValidator
 from tests.support.perses import PersesStandin, Tokens, forge_token
+
+SEALER = Sealer("a test key of at least thirty-two bytes")
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +28,7 @@ COOKIES = ("jwtPayload", "jwtSignature", "jwtRefreshToken")
 async def authenticator(perses: PersesStandin) -> AsyncIterator[Authenticator]:
     redis = fakeredis.FakeAsyncRedis()
     async with httpx.AsyncClient(timeout=5, cookies=cookieless_jar()) as http:
-        validator = TokenValidator(redis, http, perses.base_url, cache_ttl_s=3600)
+        validator = TokenValidator(redis, http, perses.base_url, cache_ttl_s=3600, sealer=SEALER)
         yield Authenticator(Settings(auth=True), validator)
     await redis.aclose()
 

@@ -12,10 +12,12 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from persai.credentials import cookieless_jar
+from persai.credentials import Sealer, cookieless_jar
 from persai.errors import PersesUnavailable, StoreUnavailable, Unauthenticated
 from persai.server.token_validator import KEY_PREFIX, TokenValidator, parse_token
 from tests.support.perses import PersesStandin, Tokens, forge_token
+
+SEALER = Sealer("a test key of at least thirty-two bytes")
 
 pytestmark = pytest.mark.anyio
 
@@ -42,7 +44,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 def validator(
     redis: aioredis.Redis, http: httpx.AsyncClient, perses: PersesStandin
 ) -> TokenValidator:
-    return TokenValidator(redis, http, perses.base_url, cache_ttl_s=3600)
+    return TokenValidator(redis, http, perses.base_url, cache_ttl_s=3600, sealer=SEALER)
 
 
 @pytest.fixture
@@ -120,15 +122,48 @@ def _bad_tokens() -> dict[str, tuple[str, str]]:
 async def test_malformed_tokens_are_refused_before_asking_perses(
     validator: TokenValidator, perses: PersesStandin, alice: Tokens, token: str, message: str
 ) -> None:
-    with pytest.raises(Unauthenticated, match=message) as cookie_error:
-        await validator.validate_cookie(token, alice.refresh_token)
+    with pytest.raises(Unauthenticated, match=message) as refresh_error:
+        await validator.validate_cookie(alice.access_token, token)
     with pytest.raises(Unauthenticated, match=message) as bearer_error:
         await validator.validate_bearer(token)
+    errors = [refresh_error.value, bearer_error.value]
+    if message != "has expired":  # an access cookie outlives its token (the next test)
+        with pytest.raises(Unauthenticated, match=message) as cookie_error:
+            await validator.validate_cookie(token, alice.refresh_token)
+        errors.append(cookie_error.value)
 
-    for error in (cookie_error.value, bearer_error.value):
+    for error in errors:
         assert token not in error.message
         assert all(len(part) < 8 or part not in error.message for part in token.split("."))
     assert perses.count("refresh") + perses.count("whoami") == 0
+
+
+async def test_an_expired_access_cookie_beside_a_valid_refresh_token_is_refreshed(
+    validator: TokenValidator, perses: PersesStandin
+) -> None:
+    # Perses keeps the access cookies as long as the refresh token (internal/api/crypto/jwt.go):
+    # the browser sends an access token that expired beside a refresh token that has not.
+    stale = perses.issue_tokens("alice", access_ttl_s=-60)
+    verdict = await validator.validate_cookie(stale.access_token, stale.refresh_token)
+
+    assert verdict.user == "alice"
+    forwarded = verdict.access_token.get_secret_value()
+    assert forwarded != stale.access_token  # the one Perses returned, never the client's
+    assert perses.user_of(forwarded) == "alice"  # signed by Perses, valid now
+    assert verdict.expires_at.timestamp() == parse_token(forwarded).expires_at
+    assert perses.count("refresh") == 1
+
+
+async def test_signatures_beside_one_refresh_token_share_one_perses_call_and_cache_entry(
+    validator: TokenValidator, perses: PersesStandin, redis: aioredis.Redis, alice: Tokens
+) -> None:
+    head, body, _ = alice.access_token.split(".")
+    for n in range(20):
+        forged = f"{head}.{body}.{forge_token({}, signature=bytes([n]) * 64).split('.')[2]}"
+        verdict = await validator.validate_cookie(forged, alice.refresh_token)
+        assert verdict.access_token.get_secret_value() != forged
+    assert perses.count("refresh") == 1
+    assert len([k async for k in redis.scan_iter(KEY_PREFIX + "*")]) == 1
 
 
 async def test_refresh_token_perses_refuses_is_unauthenticated_and_remembered(
@@ -161,7 +196,9 @@ async def test_a_kept_cookie_never_speaks_for_another_user(
     # A client with a normal cookie jar: the refresh for alice leaves her session cookies in it,
     # and Perses prefers cookies to the Authorization header of bob's whoami.
     async with httpx.AsyncClient(timeout=5) as keeps_cookies:
-        validator = TokenValidator(redis, keeps_cookies, perses.base_url, cache_ttl_s=3600)
+        validator = TokenValidator(
+            redis, keeps_cookies, perses.base_url, cache_ttl_s=3600, sealer=SEALER
+        )
         await validator.validate_cookie(alice.access_token, alice.refresh_token)
         assert "jwtPayload" in keeps_cookies.cookies
 
@@ -234,8 +271,8 @@ async def test_concurrent_requests_in_two_processes_make_one_perses_call(
     # Two validators with their own Redis connections stand for two API processes.
     redis_a = fakeredis.FakeAsyncRedis(server=redis_server)
     redis_b = fakeredis.FakeAsyncRedis(server=redis_server)
-    a = TokenValidator(redis_a, http, perses.base_url, cache_ttl_s=3600)
-    b = TokenValidator(redis_b, http, perses.base_url, cache_ttl_s=3600)
+    a = TokenValidator(redis_a, http, perses.base_url, cache_ttl_s=3600, sealer=SEALER)
+    b = TokenValidator(redis_b, http, perses.base_url, cache_ttl_s=3600, sealer=SEALER)
 
     verdicts = await asyncio.gather(
         *(v.validate_bearer(alice.access_token) for _ in range(50) for v in (a, b))
@@ -286,7 +323,7 @@ async def test_redis_holds_hashes_and_verdicts_never_tokens(
 async def test_verdict_lives_no_longer_than_the_token(
     redis: aioredis.Redis, http: httpx.AsyncClient, perses: PersesStandin
 ) -> None:
-    validator = TokenValidator(redis, http, perses.base_url, cache_ttl_s=3600)
+    validator = TokenValidator(redis, http, perses.base_url, cache_ttl_s=3600, sealer=SEALER)
     short = perses.issue_tokens("alice", access_ttl_s=5)
 
     await validator.validate_bearer(short.access_token)
@@ -299,7 +336,7 @@ async def test_verdict_lives_no_longer_than_the_cache_ttl(
     redis: aioredis.Redis, perses: PersesStandin, alice: Tokens
 ) -> None:
     async with httpx.AsyncClient(timeout=5, cookies=cookieless_jar()) as http:
-        validator = TokenValidator(redis, http, perses.base_url, cache_ttl_s=30)
+        validator = TokenValidator(redis, http, perses.base_url, cache_ttl_s=30, sealer=SEALER)
         await validator.validate_cookie(alice.access_token, alice.refresh_token)
 
     (key,) = [k async for k in redis.scan_iter(f"{KEY_PREFIX}*")]
