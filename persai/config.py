@@ -88,6 +88,14 @@ class Settings(BaseSettings):
             return {name.strip(): url.strip() for name, url in pairs}
         return value
 
+    @property
+    def perses_api_prefix(self) -> str:
+        """Perses's `api_prefix`: the path of PERSES_API_URL without its last slash ("" for
+        none), in front of every route Perses serves, its datasource proxy included."""
+        if self.perses_api_url is None:
+            return ""
+        return (self.perses_api_url.path or "").rstrip("/")
+
     def allowed_origins(self) -> list[str]:
         """CORS origins: the configured ones, else the Perses origin."""
         if self.cors_origins:

@@ -3,6 +3,11 @@
 A client gives a Perses datasource proxy path; it never supplies a URL. The path resolves to
 Perses's proxy (with the user's token), or, for running without Perses, to a Prometheus that the
 operator configured by name (`PERSAI_DATASOURCES`), reached as `/proxy/globaldatasources/{name}`.
+
+Perses served under a path prefix (its `api_prefix`, the path of PERSES_API_URL) builds proxy
+paths as `{api_prefix}/proxy/...` (perses ui/app/src/model/datasource-api.ts), and the plugins
+pass them on as they are: such a path is accepted with the prefix or without it, and kept
+without it.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from dataclasses import dataclass
 from persai.config import Settings
 from persai.errors import InvalidRequest
 
-# Perses resource names: letters, digits, `_`, `.`, `-`; never starting with a dot.
-_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
+# Perses resource names: letters, digits, `_`, `.`, `-`, at most 75 (perses
+# pkg/model/api/v1/common/validation.go); `.` and `..` alone would leave the proxy route.
+_NAME = r"(?!\.\.?/|\.\.?$)[A-Za-z0-9_.-]{1,75}"
 _SHAPES = (
     re.compile(rf"/proxy/globaldatasources/(?P<name>{_NAME})"),
     re.compile(rf"/proxy/projects/(?P<project>{_NAME})/datasources/(?P<name>{_NAME})"),
@@ -36,17 +42,22 @@ class DatasourcePath:
     dashboard: str | None = None
 
 
-def parse_datasource(path: str) -> DatasourcePath:
-    """Validate a datasource proxy path, or raise InvalidRequest saying what shape it must have."""
+def parse_datasource(path: str, api_prefix: str = "") -> DatasourcePath:
+    """Validate a datasource proxy path, with Perses's `api_prefix` in front of it or not, or
+    raise InvalidRequest saying what shape it must have."""
     candidate = path.rstrip("/") if len(path) > 1 else path
-    if len(candidate) <= MAX_PATH_LENGTH and ".." not in candidate:
+    prefix = api_prefix.rstrip("/")
+    if prefix and candidate.startswith(prefix + "/proxy/"):
+        candidate = candidate[len(prefix) :]
+    if len(candidate) <= MAX_PATH_LENGTH:
         for shape in _SHAPES:
             if match := shape.fullmatch(candidate):
                 return DatasourcePath(path=candidate, **match.groupdict())
     raise InvalidRequest(
-        "datasource must be a Perses proxy path: /proxy/globaldatasources/{name}, "
-        "/proxy/projects/{project}/datasources/{name} or "
-        "/proxy/projects/{project}/dashboards/{dashboard}/datasources/{name}"
+        f"datasource must be a Perses proxy path: {prefix}/proxy/globaldatasources/{{name}}, "
+        f"{prefix}/proxy/projects/{{project}}/datasources/{{name}} or "
+        f"{prefix}/proxy/projects/{{project}}/dashboards/{{dashboard}}/datasources/{{name}}, "
+        "each name of letters, digits, '_', '.' and '-', at most 75"
     )
 
 

@@ -130,7 +130,7 @@ async def create_turn(
     state: State,
 ) -> EventSourceResponse:
     """Ask a question in a session; its investigation streams as Llama Stack 0.2 turn chunks."""
-    datasource = parse_datasource(datasource_path).path
+    datasource = parse_datasource(datasource_path, state.settings.perses_api_prefix).path
     await state.conversations.get_for(user.user, session_id, messages=False)
     job_id = await _turn_job(state, user, session_id, body.message, datasource)
     frames = TurnFrames(turn_id=job_id, session_id=session_id, question=body.message)

@@ -89,7 +89,7 @@ async def submit_question(
         raise PayloadTooLarge(
             f"the question is longer than {settings.question_max_chars} characters"
         )
-    path = parse_datasource(datasource)
+    path = parse_datasource(datasource, settings.perses_api_prefix)
     resolve(path, settings)
     await admit(state, user.user)
     chosen_model = await _model(state, model)

@@ -12,6 +12,10 @@ from persai.errors import InvalidRequest
         ("/proxy/projects/shop/datasources/prometheus", "shop", "prometheus"),
         ("/proxy/projects/shop/dashboards/checkout/datasources/prom-1", "shop", "prom-1"),
         ("/proxy/projects/shop/datasources/prometheus/", "shop", "prometheus"),
+        # names as Perses validates them: ^[a-zA-Z0-9_.-]+$, at most 75 characters
+        ("/proxy/projects/_ops/datasources/.hidden", "_ops", ".hidden"),
+        ("/proxy/projects/shop/datasources/a..b", "shop", "a..b"),
+        ("/proxy/globaldatasources/" + "a" * 75, None, "a" * 75),
     ],
 )
 def test_valid_proxy_paths_name_their_datasource(path: str, project: str | None, name: str) -> None:
@@ -25,11 +29,12 @@ def test_valid_proxy_paths_name_their_datasource(path: str, project: str | None,
         "http://evil.example/api",
         "//evil.example/proxy/globaldatasources/prom",
         "/proxy/globaldatasources/../../admin",
-        "/proxy/projects/shop/datasources/a..b",
+        "/proxy/globaldatasources/..",
+        "/proxy/projects/./datasources/prom",
+        "/proxy/globaldatasources/" + "a" * 76,
         "/proxy/globaldatasources/prom?x=1",
         "/proxy/globaldatasources/prom#x",
         "/proxy/globaldatasources/prom/api/v1/query",
-        "/proxy/globaldatasources/.hidden",
         "/proxy/projects/shop/datasources",
         "/proxy/globaldatasources/pr om",
         "",
@@ -39,6 +44,30 @@ def test_valid_proxy_paths_name_their_datasource(path: str, project: str | None,
 def test_anything_but_a_proxy_path_is_refused(path: str) -> None:
     with pytest.raises(InvalidRequest, match="Perses proxy path"):
         parse_datasource(path)
+
+
+@pytest.mark.parametrize(
+    "given", ["/perses/proxy/globaldatasources/prom", "/proxy/globaldatasources/prom"]
+)
+def test_a_path_under_perses_api_prefix_is_accepted_with_the_prefix_or_without(given: str) -> None:
+    settings = Settings(perses_api_url="http://perses:8080/perses/", auth=False)
+    parsed = parse_datasource(given, settings.perses_api_prefix)
+    assert parsed.path == "/proxy/globaldatasources/prom"
+    endpoint = resolve(parsed, settings)
+    assert endpoint.base_url == "http://perses:8080/perses/proxy/globaldatasources/prom"
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "/other/proxy/globaldatasources/prom",
+        "/perses/api/v1/projects",
+        "/persesx/proxy/globaldatasources/p",
+    ],
+)
+def test_another_prefix_is_refused_and_the_message_names_the_right_one(given: str) -> None:
+    with pytest.raises(InvalidRequest, match="/perses/proxy/globaldatasources/"):
+        parse_datasource(given, "/perses")
 
 
 def test_configured_datasource_goes_direct_without_the_users_token() -> None:
