@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from persai.config import Settings
 from persai.errors import InvalidRequest
 
-# Perses resource names: letters, digits, `_`, `.`, `-`, at most 75 (perses
-# pkg/model/api/v1/common/validation.go); `.` and `..` alone would leave the proxy route.
-_NAME = r"(?!\.\.?/|\.\.?$)[A-Za-z0-9_.-]{1,75}"
+# Perses resource names: letters, digits, `_`, `.`, `-`, at most 75, neither starting nor
+# ending with `.` (perses/spec go/common ValidateID, called by perses pkg/model/api/v1/metadata.go)
+_NAME = r"[A-Za-z0-9_-](?:[A-Za-z0-9_.-]{0,73}[A-Za-z0-9_-])?"
 _SHAPES = (
     re.compile(rf"/proxy/globaldatasources/(?P<name>{_NAME})"),
     re.compile(rf"/proxy/projects/(?P<project>{_NAME})/datasources/(?P<name>{_NAME})"),
@@ -57,7 +57,7 @@ def parse_datasource(path: str, api_prefix: str = "") -> DatasourcePath:
         f"datasource must be a Perses proxy path: {prefix}/proxy/globaldatasources/{{name}}, "
         f"{prefix}/proxy/projects/{{project}}/datasources/{{name}} or "
         f"{prefix}/proxy/projects/{{project}}/dashboards/{{dashboard}}/datasources/{{name}}, "
-        "each name of letters, digits, '_', '.' and '-', at most 75"
+        "each name of letters, digits, '_', '.' and '-' (not first or last), at most 75"
     )
 
 

@@ -1,5 +1,8 @@
 """Every tool against a real Prometheus (incidents, rules) behind the real Perses stand-in.
 
+The datasources are saved as the Perses UI saves them (its default allowedEndpoints), except
+OPEN, saved through the API without the list, where the alert and rule endpoints are allowed.
+
 The tools are called the way the worker calls them (a Toolbox, JSON arguments, a ToolContext on
 UpstreamAPI with the user's bearer token), without a model: what is asserted is what the model
 would read. The last test goes through every process with a scripted model.
@@ -35,6 +38,8 @@ BUDGET = 1500
 SHOP = "/proxy/projects/shop/datasources/prom"
 GLOBAL = "/proxy/globaldatasources/prom"
 LAB = "/proxy/projects/lab/datasources/metrics"
+OPEN = "/proxy/projects/shop/datasources/open"
+LOCAL = "/proxy/projects/shop/dashboards/checkout/datasources/local"
 RULES = """
 groups:
   - name: persai-test
@@ -112,10 +117,12 @@ def perses(
     standin.add_datasource("prom", rules_prometheus.url)
     standin.add_datasource("prom", rules_prometheus.url, project="shop")
     standin.add_datasource("metrics", rules_prometheus.url, project="lab")
+    standin.add_datasource("open", rules_prometheus.url, project="shop", allowed_endpoints=None)
     standin.add_dashboard(
         "shop",
         "checkout",
         datasource="prom",
+        local_datasources={"local": rules_prometheus.url},
         panels={
             "p99 latency": incidents["latency_spike"].truth.query,
             "5xx by endpoint": incidents["error_burst"].truth.query,
@@ -276,7 +283,7 @@ def test_no_data_comes_with_a_hint(call: Caller) -> None:
 
 
 def test_alerts_and_rules(call: Caller) -> None:
-    alerts = call("list_alerts", {})
+    alerts = call("list_alerts", {}, datasource=OPEN)
     assert re.search(
         r'^AlwaysFiring\{severity="page"\} firing since \d{4}-\d\d-\d\dT[\d:]+Z, value 1: '
         "Fires all the time",
@@ -287,14 +294,67 @@ def test_alerts_and_rules(call: Caller) -> None:
     assert alerts.data["firing"] == 1
     assert "No pending alerts found" in call("list_alerts", {"state": "pending"}).text
 
-    records = call("list_rules", {"type": "record"})
+    records = call("list_rules", {"type": "record"}, datasource=OPEN)
     assert records.text.splitlines() == [
         "1 recording rules:",
         'record scenario:series:count (group persai-test): count by (scenario) ({scenario!=""}); '
         "health ok",
     ]
-    alerting = call("list_rules", {"type": "alert"}).text
+    alerting = call("list_rules", {"type": "alert"}, datasource=OPEN).text
     assert "alert AlwaysFiring (group persai-test): vector(1) > 0; firing, 1 active" in alerting
+
+
+def test_alerts_and_rules_where_the_perses_ui_allows_neither(call: Caller) -> None:
+    """The UI's allowedEndpoints refuse /api/v1/alerts and /api/v1/rules: the alerts come from
+    the ALERTS series through the query endpoint, and the rules are refused for what it is."""
+    alerts = call("list_alerts", {})
+    assert alerts.text.splitlines()[0].startswith("Read from the ALERTS series")
+    assert re.search(r'^AlwaysFiring\{severity="page"\} firing', alerts.text, re.MULTILINE)
+    assert alerts.data
+    assert alerts.data["firing"] == 1
+
+    refused = call.error("list_rules", {})
+    assert f"the Perses configuration of datasource {SHOP} does not allow GET /api/v1/rules" in (
+        refused
+    )
+    assert "not a permission problem" in refused
+    assert "no permission" not in refused
+
+
+def test_every_call_uses_a_method_the_ui_configured_datasource_allows(
+    call: Caller, perses: PersesStandin
+) -> None:
+    perses.proxied.clear()
+    for name, arguments in [
+        ("list_metrics", {"search": "memory"}),
+        ("list_label_names", {}),
+        ("list_label_values", {"label": "service"}),
+        ("find_series", {"match": "up"}),
+        ("get_metric_metadata", {"metric": "prometheus_http_requests_total"}),
+        ("execute_instant_query", {"query": "up"}),
+        ("execute_range_query", {"query": "up", "duration": "10m"}),
+        ("list_alerts", {}),
+    ]:
+        assert call(name, arguments).text
+    assert sorted(set(perses.proxied)) == [
+        ("GET", "/api/v1/label/__name__/values"),
+        ("GET", "/api/v1/label/service/values"),
+        ("GET", "/api/v1/metadata"),
+        ("POST", "/api/v1/labels"),
+        ("POST", "/api/v1/query"),
+        ("POST", "/api/v1/query_range"),
+        ("POST", "/api/v1/series"),
+    ]
+
+
+def test_a_dashboards_own_datasource(call: Caller, incidents: dict[str, Incident]) -> None:
+    leak = incidents["memory_leak"]
+    out = call("execute_range_query", {"query": leak.truth.query}, datasource=LOCAL)
+    assert leak.truth.culprit_value in out.text
+    # the dashboard's spec.datasources, not the project datasource of the same name
+    other = LOCAL.replace("/local", "/prom")
+    message = call.error("execute_instant_query", {"query": "up"}, datasource=other)
+    assert "has no such endpoint or resource (HTTP 404)" in message
 
 
 # Permissions -------------------------------------------------------------------------------
@@ -323,7 +383,7 @@ def test_datasources_visible_to_each_user(call: Caller) -> None:
 
 def test_dashboards_and_their_panels(call: Caller, incidents: dict[str, Incident]) -> None:
     listed = call("list_dashboards", {}).text
-    assert "shop/checkout: 3 panels" in listed
+    assert "shop/checkout" in listed
     assert "lab/sandbox" not in listed
 
     out = call("get_dashboard", {"project": "shop", "dashboard": "checkout"})

@@ -178,25 +178,18 @@ class ListDashboardsParams(BaseModel):
 
 
 async def _project_dashboards(context: ToolContext, project: str) -> list[str]:
+    # metadata only: Perses then sends each dashboard with an empty spec (perses
+    # internal/api/toolbox/list.go), so there is no title or panel to read here
     path = f"/api/v1/projects/{project}/dashboards"
-    body = await _get(
-        context, path, f"the dashboards of project {project}", {"metadata_only": "true"}
-    )
-    lines = []
-    for item in _items(body):
-        spec = item.get("spec") or {}
-        title = (spec.get("display") or {}).get("name")
-        count = len(spec.get("panels") or {})
-        about = [f'"{title}"'] if title and title != _name(item) else []
-        about += [f"{count} panels"] if count else []
-        lines.append(f"{project}/{_name(item)}" + (f": {', '.join(about)}" if about else ""))
-    return sorted(lines)
+    what = f"the dashboards of project {project}"
+    body = await _get(context, path, what, {"metadata_only": "true"})
+    return sorted(f"{project}/{_name(item)}" for item in _items(body))
 
 
 @tool(ListDashboardsParams)
 async def list_dashboards(context: ToolContext, params: ListDashboardsParams) -> ToolOutput:
     """List the Perses dashboards the user may read, as project/name, in one project or in every
-    project. Use get_dashboard to see a dashboard's panels and their PromQL queries."""
+    project. Use get_dashboard to see a dashboard's title, panels and their PromQL queries."""
     _perses(context)
     if params.project:
         lines, notes = await _project_dashboards(context, params.project), list[str]()

@@ -40,13 +40,14 @@ class EndpointNotAllowed(UpstreamError):
 
 # The message of Perses's proxy for a request outside the datasource's `allowedEndpoints`
 # (perses internal/api/impl/proxy/proxy.go, httpProxy.serve): "you are not allowed to use this
-# endpoint %q with the HTTP method %s", answered as an echo HTTPError {"message": ...}.
+# endpoint %q with the HTTP method %s", after "forbidden access: "
+# (internal/api/interface/error.go), answered as {"message": ...}.
 _NOT_ALLOWED = "you are not allowed to use this endpoint"
 
 
 def _refused_endpoint(document: Any) -> bool:
     message = document.get("message") if isinstance(document, dict) else None
-    return isinstance(message, str) and message.startswith(_NOT_ALLOWED)
+    return isinstance(message, str) and _NOT_ALLOWED in message
 
 
 class TokenSource(Protocol):
