@@ -45,6 +45,7 @@ from persai.errors import PersesUnavailable, StoreUnavailable, Unauthenticated, 
 __all__ = [
     "KEY_PREFIX",
     "MAX_TOKEN_BYTES",
+    "MIN_PERSES_VERSION",
     "TokenClaims",
     "TokenValidator",
     "Verdict",
@@ -53,6 +54,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+MIN_PERSES_VERSION = "0.54"
+"""The oldest Perses PersAI supports: whoami appeared in 0.53, and 0.54 fixed a hole in the
+datasource proxy's authorization."""
 MAX_TOKEN_BYTES = 8192
 KEY_PREFIX = "persai:auth:"
 _HS512_SIGNATURE_BYTES = 64
@@ -355,6 +359,12 @@ class TokenValidator:
         )
         if response.status_code in (400, 401):
             return _Decision(error="Perses did not accept the refresh token: sign in again")
+        if response.status_code in (404, 405):
+            # Perses with Kubernetes (delegated) authentication registers no refresh route
+            return _Decision(
+                error="Perses has no token refresh here (Kubernetes authentication): send "
+                "'Authorization: Bearer <token>' instead of the Perses cookies"
+            )
         try:
             returned = str(_ok_json(response)["access_token"])
             claims = parse_token(returned, what="access token Perses returned")
@@ -367,6 +377,11 @@ class TokenValidator:
         response = await self._send("GET", "/api/v1/user/whoami", headers=headers)
         if response.status_code in (400, 401):
             return _Decision(error="Perses did not accept the access token")
+        if response.status_code in (404, 405):  # the route appeared in Perses 0.53
+            raise UpstreamError(
+                f"Perses has no /api/v1/user/whoami to check bearer tokens with: it is older "
+                f"than PersAI supports (Perses {MIN_PERSES_VERSION} or newer)"
+            )
         try:
             confirmed = _ok_json(response)["metadata"]["name"]
         except (ValueError, KeyError, TypeError) as exc:

@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from persai.credentials import Sealer, cookieless_jar
-from persai.errors import PersesUnavailable, StoreUnavailable, Unauthenticated
+from persai.errors import PersesUnavailable, StoreUnavailable, Unauthenticated, UpstreamError
 from persai.server.token_validator import KEY_PREFIX, TokenValidator, parse_token
 from tests.support.perses import PersesStandin, Tokens, forge_token
 
@@ -205,6 +205,27 @@ async def test_a_kept_cookie_never_speaks_for_another_user(
         verdict = await validator.validate_bearer(perses.issue_tokens("bob").access_token)
 
     assert verdict.user == "bob"
+
+
+async def test_a_perses_older_than_053_is_named_for_bearer_clients(
+    redis: aioredis.Redis, http: httpx.AsyncClient
+) -> None:
+    with PersesStandin(version="0.52.0") as old:
+        old.add_user("alice", "alice-password")
+        validator = TokenValidator(redis, http, old.base_url, cache_ttl_s=3600, sealer=SEALER)
+        with pytest.raises(UpstreamError, match=r"older than PersAI supports \(Perses 0\.54"):
+            await validator.validate_bearer(old.issue_tokens("alice").access_token)
+
+
+async def test_kubernetes_authentication_tells_cookie_clients_to_send_a_bearer_token(
+    redis: aioredis.Redis, http: httpx.AsyncClient
+) -> None:
+    with PersesStandin(kubernetes_auth=True) as delegated:
+        delegated.add_user("alice", "alice-password")
+        tokens = delegated.issue_tokens("alice")
+        validator = TokenValidator(redis, http, delegated.base_url, cache_ttl_s=60, sealer=SEALER)
+        with pytest.raises(Unauthenticated, match=r"Kubernetes authentication.*Bearer"):
+            await validator.validate_cookie(tokens.access_token, tokens.refresh_token)
 
 
 async def test_perses_down_is_503_and_recovers_when_it_returns(
