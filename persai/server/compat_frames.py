@@ -12,8 +12,12 @@ and draws its chat from these payloads (`chunk.event.payload`):
 
 A failure is one `{"error": {"message": ...}}` chunk, as Llama Stack's own server sends it.
 Each tool call becomes a tool_execution step of its own, completed when its result arrives; the
-text around tool calls becomes inference steps. Step ids derive from the turn id, so replaying a
-job's events gives the same chunks again (a retried request re-attaches to its job).
+text around tool calls becomes inference steps. The plugin charts an `execute_range_query` call
+from its `arguments` (`start` and `end` when both are set, else a duration), so a range query's
+arguments in its completed step are the absolute window the tool queried, as its result reports
+it, rather than what the model wrote (`now-1h`, a duration, or nothing). Step ids derive from
+the turn id, so replaying a job's events gives the same chunks again (a retried request
+re-attaches to its job).
 """
 
 from __future__ import annotations
@@ -136,6 +140,9 @@ class TurnFrames:
             step_id, started_at, call = self._pending.pop(call_id)
         else:  # a result without its call (the stream was trimmed): still show it
             step_id, started_at, call = self._step_id(), _time(event.id), _call(call_id, tool, {})
+        queried = _queried_window(tool, data.get("data"))
+        if queried is not None:
+            call = _call(call_id, str(call["tool_name"]), queried)
         content = str(data.get("output") or "")
         if data.get("status") == "error" and not content.startswith(TOOL_ERROR_PREFIX):
             content = f"{TOOL_ERROR_PREFIX} {tool}: {content}"
@@ -195,6 +202,32 @@ def _call(call_id: str, tool: str, arguments: Any) -> Chunk:
         "arguments": arguments,
         "arguments_json": json.dumps(arguments),
     }
+
+
+def _queried_window(tool: str, result: Any) -> dict[str, Any] | None:
+    """What the plugin should chart for a range query: the window its result says it queried.
+
+    `execute_range_query` reports `{query, start, end, step_s}` in its result's data, `start`
+    and `end` in RFC 3339 UTC (whole seconds, exactly the times sent to Prometheus), which
+    JavaScript's `new Date()` parses. None for other tools and for results without a window.
+    """
+    if tool != "execute_range_query" or not isinstance(result, dict):
+        return None
+    query, start, end = result.get("query"), result.get("start"), result.get("end")
+    if not (isinstance(query, str) and isinstance(start, str) and isinstance(end, str)):
+        return None
+    window: dict[str, Any] = {"query": query, "start": start, "end": end}
+    step_s = result.get("step_s")
+    if isinstance(step_s, int | float) and not isinstance(step_s, bool) and step_s > 0:
+        window["step"] = _duration(float(step_s))
+    return window
+
+
+def _duration(seconds: float) -> str:
+    """`30s`, or `1500ms` for a fraction: a Prometheus duration."""
+    if seconds.is_integer():
+        return f"{int(seconds)}s"
+    return f"{round(seconds * 1000)}ms"
 
 
 def _step_complete(step_type: str, step_id: str, details: Chunk) -> Chunk:

@@ -1,9 +1,10 @@
 """The Perses plugin's API, driven by the plugin's own SDK against real PersAI processes.
 
 `compat_client/driver.mjs` is the plugin's client (the npm `llama-stack-client` 0.2 SDK's
-`APIClient` subclassed as `@inecas/persai` does) and its chat reducer; it runs under node with
-the SDK version pinned in `compat_client/package-lock.json`, installed once into pytest's cache
-directory. Without node and npm these tests are skipped, except under CI=true, where they fail.
+`APIClient` subclassed as `@inecas/persai` does), its chat reducer and the time range its
+`ToolCall` component charts a range query over; it runs under node with the SDK version pinned
+in `compat_client/package-lock.json`, installed once into pytest's cache directory. Without node
+and npm these tests are skipped, except under CI=true, where they fail.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 
@@ -129,7 +135,9 @@ def test_the_plugin_sdk_shows_the_range_query_and_the_answer(
     user, tool, answer, user2, failed_tool, answer2 = result["messages"]
     assert user == {"role": "user", "content": "[scenario:compat-chat] Which service is slow?"}
     assert tool["toolCall"]["toolName"] == "execute_range_query"
-    assert tool["toolCall"]["args"] == {"query": incident.truth.query, "duration": "2h"}
+    # the window queried, not the model's "2h" (test_the_plugin_charts_... checks it in full)
+    assert set(tool["toolCall"]["args"]) == {"query", "start", "end", "step"}
+    assert tool["toolCall"]["args"]["query"] == incident.truth.query
     assert culprit in tool["toolCall"]["result"]
     assert answer == {"role": "agent", "content": f"The culprit is {culprit}."}
     assert user2["role"] == "user"
@@ -313,6 +321,22 @@ def test_a_failed_turn_ends_with_one_error_frame(
     assert list(errors[0]) == ["error"]
     assert frames(result["streams"][0]["text"])[-1].startswith('data: {"error"')
 
+    # How the plugin surfaces it: the SDK (0.2) yields the frame as a chunk rather than throwing,
+    # so nothing reaches the plugin's catch and its own error Alert stays empty; its chat reducer
+    # then reads `chunk.event.payload` inside a React state updater, and React throws that while
+    # rendering: Perses's error boundary shows this message instead of the chat, not the reason.
+    assert turn["error"] is None
+    assert turn["renderError"] == {
+        "name": "TypeError",
+        "message": "Cannot read properties of undefined (reading 'payload')",
+        "status": None,
+    }
+    turn_id = turn["chunks"][0]["event"]["payload"]["turn_id"]
+    with running.client() as client:  # the reason is in the native API
+        job = client.get(f"/api/v1/investigations/{turn_id}").json()
+    assert job["status"] == "failed"
+    assert "400" in job["error"]
+
 
 def test_cors_preflight_admits_the_perses_origin_and_the_sdk_headers(
     persai_stack: StartStack,
@@ -342,6 +366,141 @@ def test_cors_preflight_admits_the_perses_origin_and_the_sdk_headers(
         )
         assert stranger.status_code == 400
         assert "access-control-allow-origin" not in stranger.headers
+
+
+class RecordingProxy:
+    """Prometheus behind one more hop that keeps the parameters of every `query_range` it is
+    sent (query string and form body, so GET and POST alike) with the status of the answer."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.ranges: list[dict[str, Any]] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                proxy._forward(self)
+
+            do_POST = do_GET
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> RecordingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _forward(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("content-length") or 0)
+        body = request.rfile.read(length) if length else b""
+        kind = request.headers.get("content-type") or ""
+        headers = {"content-type": kind} if kind else {}
+        answer = httpx.request(
+            request.command, self.target + request.path, content=body, headers=headers, timeout=30
+        )
+        path, _, query = request.path.partition("?")
+        if path.endswith("/api/v1/query_range"):
+            params = dict(parse_qsl(query))
+            if kind.startswith("application/x-www-form-urlencoded"):
+                params |= dict(parse_qsl(body.decode()))
+            self.ranges.append({**params, "status": answer.status_code})
+        request.send_response(answer.status_code)
+        request.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
+        request.send_header("Content-Length", str(len(answer.content)))
+        request.end_headers()
+        request.wfile.write(answer.content)
+
+
+@pytest.fixture
+def recorded_prometheus(prometheus: PrometheusServer) -> Iterator[RecordingProxy]:
+    with RecordingProxy(prometheus.url) as proxy:
+        yield proxy
+
+
+def _epoch_s(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339).timestamp()
+
+
+def test_the_plugin_charts_each_range_query_over_the_window_it_queried(
+    persai_stack: StartStack,
+    scripted_model: ScriptedModel,
+    incidents: dict[str, Incident],
+    recorded_prometheus: RecordingProxy,
+    sdk_client: Path,
+) -> None:
+    query = incidents["latency_spike"].truth.query
+    windows: list[tuple[dict[str, str], timedelta]] = [  # what the model asks, what it spans
+        ({"start": "now-90m"}, timedelta(minutes=90)),
+        ({}, timedelta(hours=1)),  # no window: the hour before now
+        ({"start": "now-3h", "end": "now-1h"}, timedelta(hours=2)),
+        ({"duration": "2h"}, timedelta(hours=2)),
+    ]
+    steps: list[dict[str, Any]] = [
+        {"tool_calls": [{"name": "execute_range_query", "arguments": {"query": query, **asked}}]}
+        for asked, _ in windows
+    ]
+    bad = {"name": "execute_range_query", "arguments": {"query": "sum(", "duration": "1h"}}
+    steps.insert(1, {"tool_calls": [bad]})
+    steps.append({"text": "The culprit is {match}.", "match": r'service="([^"]+)"'})
+    scripted_model.add_scenario("compat-windows", steps)
+    running = persai_stack(PERSAI_DATASOURCES=f"prom={recorded_prometheus.url}")
+    assert running.api is not None
+
+    before = time.time()
+    result = drive(sdk_client, running.api.url, "[scenario:compat-windows] Show me the latency")
+    after = time.time()
+
+    [turn] = result["turns"]
+    assert (turn["error"], turn["renderError"]) == (None, None), running.logs()
+    turn_id = turn["chunks"][0]["event"]["payload"]["turn_id"]
+    with running.client() as client:
+        job = client.get(f"/api/v1/investigations/{turn_id}").json()
+    by_call = {step["call_id"]: step for step in job["steps"]}
+    charts = result["charts"]
+    assert [c["callId"] for c in charts] == [step["call_id"] for step in job["steps"]]
+    asked = {json.dumps(a, sort_keys=True): length for a, length in windows}
+    queried = {
+        (float(r["start"]), float(r["end"]))
+        for r in recorded_prometheus.ranges
+        if r["status"] == 200 and r["query"] == query
+    }
+    assert len(queried) == len(windows)
+
+    drawn = set()
+    for chart in charts:
+        step = by_call[chart["callId"]]
+        model_window = {k: v for k, v in step["arguments"].items() if k != "query"}
+        if step["status"] == "error":
+            # nothing reports the window of a failed call: the model's arguments stay, and the
+            # plugin's fallback for them names an undeclared `duration` (ToolCall.tsx)
+            assert model_window == {"duration": "1h"}
+            assert chart["error"]["name"] == "ReferenceError", chart
+            continue
+        assert step["status"] == "ok"
+        assert set(chart) == {"callId", "query", "startMs", "endMs"}, chart
+        assert chart["query"] == query
+        window = (chart["startMs"] / 1000, chart["endMs"] / 1000)
+        # the plugin's window is the one Prometheus was sent and the native API reports ...
+        assert window in queried
+        assert window == (_epoch_s(step["data"]["start"]), _epoch_s(step["data"]["end"]))
+        # ... and the one the model asked for
+        length = asked[json.dumps(model_window, sort_keys=True)]
+        assert window[1] - window[0] == length.total_seconds()
+        offset = 3600 if "end" in model_window else 0
+        assert int(before) - offset <= window[1] <= after - offset
+        drawn.add(window)
+    assert drawn == queried
+    assert result["messages"][-1]["content"] == (
+        f"The culprit is {incidents['latency_spike'].truth.culprit_value}."
+    )
 
 
 @pytest.fixture

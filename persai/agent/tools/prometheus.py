@@ -148,6 +148,8 @@ async def execute_range_query(context: ToolContext, params: RangeQueryParams) ->
     series min/max/mean/last, the series that stand out and when); aggregate with sum by (...) or
     topk() to see fewer series."""
     start, end = resolve_range(context, params)
+    # whole seconds: `data` (RFC 3339, seconds) then reports exactly the window queried
+    start, end = start.replace(microsecond=0), end.replace(microsecond=0)
     if start >= end:
         raise ToolError(f"start ({rfc3339(start)}) must be before end ({rfc3339(end)})")
     step_s = _step_seconds(params.step, start, end)

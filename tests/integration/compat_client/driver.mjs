@@ -6,7 +6,15 @@
 //                     "cookie": "jwtPayload=...; ...", "deleteSession": false}'
 //
 // Prints one JSON object: the session id, the chat after each turn, the chunks received, what
-// the SDK sent (method, URL, headers, body) and what came over the wire for each stream.
+// the SDK sent (method, URL, headers, body), what came over the wire for each stream, and the
+// time range the plugin would chart each execute_range_query call over (`charts`).
+//
+// How the plugin surfaces trouble, per turn: `error` is what its `handleSubmit` catches (the
+// SDK's request or stream failing), which it shows in its error Alert; `renderError` is what
+// its chat reducer throws. The plugin runs that reducer inside a React state updater
+// (`setMessages((prev) => updateMessagesFromChunk(prev, chunk))`), so React throws it while
+// rendering, outside `handleSubmit`'s try/catch: it reaches Perses's error boundary, which
+// replaces the explorer with an alert of that error's message, and the stream is read to its end.
 // The test harness copies this file next to the node_modules it installs, so that the imports
 // below resolve the pinned SDK the way the plugin's bundler does.
 
@@ -138,6 +146,43 @@ function updateMessagesFromChunk(prevMessages, chunk) {
   }
 }
 
+// src/explore/persai-explorer/components/ToolCall.tsx of the plugin, `ToolCall`: the time range
+// an execute_range_query call is charted over, as the plugin's code has it. Its fallback names a
+// `duration` that nothing there declares (the call's arguments are destructured into query,
+// start and end only), so a call without both start and end throws a ReferenceError there, as
+// it does here: nothing in this module declares `duration` either.
+function chartTimeRange(toolCall) {
+  const { query, start, end } = toolCall.args;
+  let timeRange;
+  if (start && end) {
+    timeRange = {
+      start: new Date(start),
+      end: new Date(end),
+    };
+  } else {
+    timeRange = { pastDuration: duration || "1h" };
+  }
+  return { query: query || "", timeRange };
+}
+
+function chart(message) {
+  const drawn = { callId: message.toolCall.callId };
+  try {
+    const { query, timeRange } = chartTimeRange(message.toolCall);
+    drawn.query = query;
+    if ("pastDuration" in timeRange) {
+      drawn.pastDuration = timeRange.pastDuration;
+    } else {
+      // epoch milliseconds, null for an Invalid Date
+      drawn.startMs = Number.isNaN(timeRange.start.getTime()) ? null : timeRange.start.getTime();
+      drawn.endMs = Number.isNaN(timeRange.end.getTime()) ? null : timeRange.end.getTime();
+    }
+  } catch (error) {
+    drawn.error = describe(error);
+  }
+  return drawn;
+}
+
 function describe(error) {
   return { name: error?.constructor?.name ?? "Error", message: String(error?.message ?? error), status: error?.status ?? null };
 }
@@ -150,16 +195,21 @@ async function main() {
     result.sessionId = session.session_id;
     for (const message of config.messages ?? []) {
       let messages = [...result.messages, { role: "user", content: message }];
-      const turn = { chunks: [], error: null };
+      const turn = { chunks: [], error: null, renderError: null };
       result.turns.push(turn);
       try {
         const response = await client.turnCreate(result.sessionId, config.datasourcePath, message);
         for await (const chunk of response) {
           turn.chunks.push(chunk);
-          messages = updateMessagesFromChunk(messages, chunk);
+          if (turn.renderError) continue; // the explorer is gone: the error boundary shows instead
+          try {
+            messages = updateMessagesFromChunk(messages, chunk); // React runs it while rendering
+          } catch (error) {
+            turn.renderError = describe(error);
+          }
         }
       } catch (error) {
-        turn.error = describe(error);
+        turn.error = describe(error); // the plugin's catch: setError(error.message), its Alert
       }
       result.messages = messages;
     }
@@ -167,6 +217,9 @@ async function main() {
   } catch (error) {
     result.error = describe(error);
   }
+  result.charts = result.messages
+    .filter((m) => m.role === "tool" && m.toolCall?.toolName === "execute_range_query")
+    .map(chart);
   await Promise.all(streams.map((s) => s.done));
   result.requests = requests;
   result.streams = streams.map(({ done, ...rest }) => rest);

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import datetime, timedelta
 from typing import Any
+
+import pytest
 
 from persai.agent import TOOL_ERROR_PREFIX
 from persai.jobs import Event
@@ -25,8 +28,11 @@ def _call(call_id: str, tool: str, **arguments: Any) -> tuple[str, dict[str, Any
     return "tool_call", {"call_id": call_id, "tool": tool, "arguments": arguments}
 
 
-def _result(call_id: str, tool: str, output: str, status: str = "ok") -> tuple[str, dict[str, Any]]:
-    return "tool_result", {"call_id": call_id, "tool": tool, "status": status, "output": output}
+def _result(
+    call_id: str, tool: str, output: str, status: str = "ok", data: dict[str, Any] | None = None
+) -> tuple[str, dict[str, Any]]:
+    result = {"call_id": call_id, "tool": tool, "status": status, "output": output}
+    return "tool_result", {**result, "data": data}
 
 
 def _translate(
@@ -73,13 +79,21 @@ def _plugin_chat(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 PEAK = 'service="checkout" p99 peaked at 2.3 s'
+# what execute_range_query reports in its result's data: the window it sent to Prometheus
+QUERIED = {
+    "query": QUERY,
+    "start": "2024-11-24T12:06:29Z",
+    "end": "2024-11-24T14:06:29Z",
+    "step_s": 60.0,
+    "series": 4,
+}
 SUCCEEDED = (
     ("status", {"status": "queued"}),
     ("status", {"status": "running"}),
     ("message_delta", {"text": "Let me look "}),
     ("message_delta", {"text": "at the latency."}),
     _call("call-1", "execute_range_query", query=QUERY, duration="2h", step="60s"),
-    _result("call-1", "execute_range_query", PEAK),
+    _result("call-1", "execute_range_query", PEAK, data=QUERIED),
     ("message_delta", {"text": "The culprit "}),
     ("message_delta", {"text": "is checkout."}),
     ("answer", {"text": "The culprit is checkout."}),
@@ -99,7 +113,12 @@ def test_a_turn_with_a_range_query_shows_the_call_its_result_and_the_answer() ->
             "toolCall": {
                 "callId": "call-1",
                 "toolName": "execute_range_query",
-                "args": {"query": QUERY, "duration": "2h", "step": "60s"},
+                "args": {
+                    "query": QUERY,
+                    "start": "2024-11-24T12:06:29Z",
+                    "end": "2024-11-24T14:06:29Z",
+                    "step": "60s",
+                },
                 "result": PEAK,
             },
         },
@@ -226,3 +245,82 @@ def test_nothing_follows_the_end_of_the_turn() -> None:
     produced = [frames.feed(e) for e in events]
     assert frames.finished
     assert produced[2:] == [[], []]
+
+
+def _plugin_window(args: dict[str, Any]) -> dict[str, Any]:
+    """The time range the plugin charts a range query over (ToolCall.tsx, `ToolCall`): `new
+    Date(start)` and `new Date(end)` when both are set, else `pastDuration: duration || "1h"`."""
+    start, end = args.get("start"), args.get("end")
+    if start and end:
+        return {"start": datetime.fromisoformat(start), "end": datetime.fromisoformat(end)}
+    return {"pastDuration": args.get("duration") or "1h"}
+
+
+def _drawn(events: list[Event]) -> list[dict[str, Any]]:
+    chat = _plugin_chat(_translate(events))
+    return [m["toolCall"]["args"] for m in chat if m["role"] == "tool"]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"query": QUERY, "duration": "2h"},
+        {"query": QUERY, "start": "now-2h"},
+        {"query": QUERY, "start": "now-2h", "end": "now"},
+        {"query": QUERY},  # the tool's default window
+        {"query": QUERY, "end": "now", "duration": "2h", "step": "1m"},
+    ],
+)
+def test_a_range_query_is_drawn_over_the_absolute_window_it_queried(
+    arguments: dict[str, Any],
+) -> None:
+    events = _events(
+        _call("c", "execute_range_query", **arguments),
+        _result("c", "execute_range_query", PEAK, data=QUERIED),
+    )
+    [args] = _drawn(events)
+    assert args == {
+        "query": QUERY,
+        "start": "2024-11-24T12:06:29Z",
+        "end": "2024-11-24T14:06:29Z",
+        "step": "60s",
+    }
+    window = _plugin_window(args)
+    assert window["start"] == datetime.fromisoformat("2024-11-24T12:06:29+00:00")
+    assert window["end"] - window["start"] == timedelta(hours=2)
+    [step] = [
+        c["event"]["payload"]["step_details"]
+        for c in _translate(events)
+        if c["event"]["payload"].get("step_type") == "tool_execution"
+        and c["event"]["payload"]["event_type"] == "step_complete"
+    ]
+    assert json.loads(step["tool_calls"][0]["arguments_json"]) == args
+
+
+def test_a_fractional_step_is_a_prometheus_duration() -> None:
+    data = {**QUERIED, "step_s": 1.5}
+    events = _events(
+        _call("c", "execute_range_query", query=QUERY),
+        _result("c", "execute_range_query", PEAK, data=data),
+    )
+    assert _drawn(events)[0]["step"] == "1500ms"
+
+
+def test_a_range_query_without_a_reported_window_keeps_the_model_arguments() -> None:
+    failed = f"{TOOL_ERROR_PREFIX} execute_range_query: bad_data"
+    events = _events(
+        _call("c", "execute_range_query", query="sum(", duration="1h"),
+        _result("c", "execute_range_query", failed, "error"),
+        _call("d", "execute_instant_query", query="up", time="now-5m"),
+        _result("d", "execute_instant_query", "1", data={"query": "up", "time": "x"}),
+    )
+    assert _drawn(events) == [
+        {"query": "sum(", "duration": "1h"},
+        {"query": "up", "time": "now-5m"},
+    ]
+
+
+def test_a_result_without_its_call_is_still_drawn_over_its_window() -> None:
+    events = _events(_result("lost", "execute_range_query", PEAK, data=QUERIED))
+    [args] = _drawn(events)
+    assert (args["start"], args["end"]) == (QUERIED["start"], QUERIED["end"])
