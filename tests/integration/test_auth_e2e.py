@@ -237,6 +237,48 @@ def test_cookie_and_bearer_clients_query_prometheus_as_themselves_and_leave_no_t
         assert f"persai:job:{job['id']}:credentials".encode() not in stored
 
 
+def test_under_an_api_prefix_with_an_access_cookie_that_expired(
+    persai_stack: StartStack,
+    prometheus: PrometheusServer,
+    scripted_model: ScriptedModel,
+    incidents: dict[str, Incident],
+) -> None:
+    """Perses served under /perses, the plugin passing the proxy path as the Perses UI builds it
+    ({api_prefix}/proxy/...), and a browser whose access cookie outlived its token (Perses keeps
+    the access cookies as long as the refresh token): the question is answered, every call
+    carrying the access token Perses returned, never the expired one."""
+    latency = incidents["latency_spike"]
+    latency_scenario(scripted_model, "auth-prefixed", latency)
+    with RecordingPerses(api_prefix="/perses") as perses:
+        perses.add_user("alice", "alice-password", projects={"shop"})
+        perses.add_datasource("prom", prometheus.url, project="shop")  # as the UI saves it
+        running = persai_stack(**auth_env(perses))
+        stale = perses.issue_tokens("alice", access_ttl_s=-60)
+        assert perses.user_of(stale.access_token) is None  # Perses itself refuses it
+
+        with running.client(cookies=stale.cookies) as browser:
+            question = "[scenario:auth-prefixed] Which service is slow?"
+            asked = browser.post(
+                "/api/v1/investigations",
+                json={"question": question, "datasource": "/perses" + SHOP},
+            )
+            assert asked.status_code == 202, asked.text
+            job = wait_for_job(browser, asked.json()["id"])
+            elsewhere = browser.post(
+                "/api/v1/investigations",
+                json={"question": question, "datasource": "/grafana" + SHOP},
+            )
+
+        assert job["status"] == "succeeded", (job, running.logs())
+        assert job["answer"] == f"The culprit is {latency.truth.culprit_value}."
+        assert job["datasource"] == SHOP
+        assert perses.proxied() == [("alice", 200)]
+        ((user, returned),) = perses.refreshed()
+        assert user == "alice"
+        assert returned != stale.access_token
+        assert_refused(elsewhere, 400, "invalid_request", "/perses/proxy/")
+
+
 def test_investigation_outlives_a_five_second_access_token(
     persai_stack: StartStack,
     perses: RecordingPerses,
@@ -448,7 +490,8 @@ def bad_credentials(perses: PersesStandin) -> list[tuple[str, dict[str, str], li
             ["HS512"],
         ),
         ("an expired bearer token", bearer(expired), ["expired"]),
-        ("expired cookies", with_cookies(**split(expired)), ["expired"]),
+        # (an expired access cookie beside a valid refresh token is a session Perses renews)
+        ("expired refresh cookie", with_cookies(jwtRefreshToken=expired), ["expired"]),
         ("not a Bearer scheme", {"Authorization": f"Basic {alice.access_token}"}, ["Bearer"]),
         (
             "a refresh token Perses rejects",
@@ -517,7 +560,7 @@ def test_perses_down_is_a_503_then_recovers(
             assert back.status_code == 200, (how, back.text)  # the outage was not cached
 
         perses.fail_status = 502
-        dave = perses.issue_tokens("carol", access_ttl_s=perses.access_ttl_s + 1)
+        dave = perses.issue_tokens("dave")  # a refresh token not checked yet
         failing = client.get("/api/v1/investigations", headers=cookie_header(dave.cookies))
         assert failing.status_code == 503, failing.text
         assert "Perses answered HTTP 502" in failing.json()["error"]["message"]

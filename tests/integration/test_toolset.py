@@ -324,7 +324,7 @@ def test_alerts_and_rules_where_the_perses_ui_allows_neither(call: Caller) -> No
 def test_every_call_uses_a_method_the_ui_configured_datasource_allows(
     call: Caller, perses: PersesStandin
 ) -> None:
-    perses.proxied.clear()
+    perses.forwarded.clear()
     for name, arguments in [
         ("list_metrics", {"search": "memory"}),
         ("list_label_names", {}),
@@ -336,7 +336,7 @@ def test_every_call_uses_a_method_the_ui_configured_datasource_allows(
         ("list_alerts", {}),
     ]:
         assert call(name, arguments).text
-    assert sorted(set(perses.proxied)) == [
+    assert sorted(set(perses.forwarded)) == [
         ("GET", "/api/v1/label/__name__/values"),
         ("GET", "/api/v1/label/service/values"),
         ("GET", "/api/v1/metadata"),

@@ -227,7 +227,7 @@ class PersesStandin:
         self.dashboards: list[Dashboard] = []
         self.fail_status: int | None = None
         """When set, every route answers this status (e.g. 503) instead of working."""
-        self.proxied: list[tuple[str, str]] = []
+        self.forwarded: list[tuple[str, str]] = []
         """(method, path after the datasource) of every request the proxy forwarded."""
         self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -617,7 +617,7 @@ class PersesStandin:
                 f"with the HTTP method {request.method}",
             )
         with self._lock:
-            self.proxied.append((request.method, path))
+            self.forwarded.append((request.method, path))
         return await self._forward(request, target.url + path)
 
     async def _forward(self, request: Request, url: str) -> Response:
