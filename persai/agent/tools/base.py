@@ -23,7 +23,15 @@ if TYPE_CHECKING:
 
 
 class ToolError(Exception):
-    """A failure to show the model; its message says what went wrong and what to try."""
+    """A failure to show the model; its message says what went wrong and what to try.
+
+    `data`, when set, is structure for a UI like `ToolOutput.data`: what the call had worked
+    out before it failed (a range query's window), stored beside the message.
+    """
+
+    def __init__(self, message: str, *, data: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.data = data
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,8 @@ class Toolbox:
             raw = json.loads(arguments or "{}")
         except json.JSONDecodeError as exc:
             raise ToolError(f"the arguments of {name} are not valid JSON: {exc}") from exc
+        except (ValueError, RecursionError) as exc:  # nested too deep, an integer too long
+            raise ToolError(f"the arguments of {name} are JSON too deep or too large") from exc
         try:
             return tool_, tool_.params.model_validate(raw)
         except ValidationError as exc:

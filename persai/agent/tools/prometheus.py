@@ -152,12 +152,16 @@ async def execute_range_query(context: ToolContext, params: RangeQueryParams) ->
     start, end = start.replace(microsecond=0), end.replace(microsecond=0)
     if start >= end:
         raise ToolError(f"start ({rfc3339(start)}) must be before end ({rfc3339(end)})")
-    step_s = _step_seconds(params.step, start, end)
-    body = await prometheus_call(
-        context,
-        "/api/v1/query_range",
-        {"query": params.query, "start": start.timestamp(), "end": end.timestamp(), "step": step_s},
-    )
+    # From here on the window is known: a failure still reports it (ToolError.data, with the
+    # step once that is known), so that a UI can show the call over the window it was for.
+    window: dict[str, Any] = {"query": params.query, "start": rfc3339(start), "end": rfc3339(end)}
+    try:
+        step_s = window["step_s"] = _step_seconds(params.step, start, end)
+        sent = {"query": params.query, "start": start.timestamp(), "end": end.timestamp()}
+        body = await prometheus_call(context, "/api/v1/query_range", {**sent, "step": step_s})
+    except ToolError as exc:
+        exc.data = window
+        raise
     text = with_warnings(
         body,
         context.budget_tokens,
@@ -170,14 +174,7 @@ async def execute_range_query(context: ToolContext, params: RangeQueryParams) ->
             budget_tokens=budget,
         ),
     )
-    data = {
-        "query": params.query,
-        "start": rfc3339(start),
-        "end": rfc3339(end),
-        "step_s": step_s,
-        "series": len(body["data"].get("result") or []),
-    }
-    return ToolOutput(text, data)
+    return ToolOutput(text, {**window, "series": len(body["data"].get("result") or [])})
 
 
 class InstantQueryParams(BaseModel):

@@ -11,7 +11,8 @@
 //
 // How the plugin surfaces trouble, per turn: `error` is what its `handleSubmit` catches (the
 // SDK's request or stream failing), which it shows in its error Alert; `renderError` is what
-// its chat reducer throws. The plugin runs that reducer inside a React state updater
+// its chat reducer throws (for instance on a Llama Stack `{"error": ...}` frame, which the SDK
+// 0.2 yields as a chunk; PersAI sends the reason of a failed turn as its last text instead). The plugin runs that reducer inside a React state updater
 // (`setMessages((prev) => updateMessagesFromChunk(prev, chunk))`), so React throws it while
 // rendering, outside `handleSubmit`'s try/catch: it reaches Perses's error boundary, which
 // replaces the explorer with an alert of that error's message, and the stream is read to its end.
@@ -147,10 +148,12 @@ function updateMessagesFromChunk(prevMessages, chunk) {
 }
 
 // src/explore/persai-explorer/components/ToolCall.tsx of the plugin, `ToolCall`: the time range
-// an execute_range_query call is charted over, as the plugin's code has it. Its fallback names a
-// `duration` that nothing there declares (the call's arguments are destructured into query,
-// start and end only), so a call without both start and end throws a ReferenceError there, as
-// it does here: nothing in this module declares `duration` either.
+// an execute_range_query call is charted over, as the plugin's code has it. It charts every such
+// call, failed ones too (it never looks at the result; Messages.tsx renders every tool message
+// with it). Its fallback names a `duration` that nothing there declares (the call's arguments
+// are destructured into query, start and end only), so a call without both start and end throws
+// a ReferenceError there, as it does here: nothing in this module declares `duration` either.
+// PersAI always sends both; a chart with an `error` means it did not.
 function chartTimeRange(toolCall) {
   const { query, start, end } = toolCall.args;
   let timeRange;

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from persai.agent import TOOL_ERROR_PREFIX
+from persai.agent.timeparse import rfc3339
 from persai.jobs import Event
 from persai.server.compat_frames import TurnFrames
 
@@ -192,8 +193,8 @@ def test_a_failed_tool_says_so_in_its_content() -> None:
 def test_results_pair_with_their_calls_by_call_id() -> None:
     events = _events(
         _call("a", "list_metrics"),
-        _call("b", "execute_range_query", query="up"),
-        _result("b", "execute_range_query", "B"),
+        _call("b", "execute_instant_query", query="up"),
+        _result("b", "execute_instant_query", "B"),
         _result("a", "list_metrics", "A"),
     )
     steps = [
@@ -208,30 +209,118 @@ def test_results_pair_with_their_calls_by_call_id() -> None:
     assert steps[0]["tool_calls"][0]["arguments"] == {"query": "up"}
 
 
-def test_a_failure_is_one_error_chunk_and_the_last() -> None:
+MODEL_FAILED = "model llm/scripted failed after 3 attempt(s): HTTP 500"
+
+
+def _kinds(chunks: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    payloads = [c["event"]["payload"] for c in chunks]
+    return [(p["event_type"], p.get("step_type")) for p in payloads]
+
+
+def test_a_failure_shows_the_reason_after_the_text_and_ends_the_turn() -> None:
     events = _events(
         ("status", {"status": "running"}),
         ("message_delta", {"text": "Looking"}),
-        ("error", {"message": "model llm/scripted failed after 3 attempt(s): HTTP 500"}),
+        ("error", {"message": MODEL_FAILED}),
         ("status", {"status": "failed"}),
         ("done", {"status": "failed"}),
     )
     chunks = _translate(events)
-    assert chunks[-1] == {
-        "error": {"message": "model llm/scripted failed after 3 attempt(s): HTTP 500"}
+
+    # no Llama Stack {"error": ...} chunk: the plugin's reducer would throw on it
+    assert all(list(c) == ["event"] for c in chunks)
+    assert _kinds(chunks) == [
+        ("turn_start", None),
+        ("step_start", "inference"),
+        ("step_progress", "inference"),
+        ("step_progress", "inference"),
+        ("step_complete", "inference"),
+        ("turn_complete", None),
+    ]
+    shown = f"Looking\n\nThe investigation failed: {MODEL_FAILED}"
+    assert _plugin_chat(chunks) == [{"role": "agent", "content": shown}]
+    payloads = [c["event"]["payload"] for c in chunks]
+    assert payloads[3]["delta"] == {
+        "type": "text",
+        "text": f"\n\nThe investigation failed: {MODEL_FAILED}",
     }
-    assert sum("error" in c for c in chunks) == 1
-    assert all("event" in c for c in chunks[:-1])
+    assert payloads[4]["step_details"]["model_response"]["content"] == shown
+    turn = payloads[-1]["turn"]
+    assert turn["output_message"]["content"] == shown
+    assert turn["turn_id"] == "job1"
+    assert turn["started_at"] < turn["completed_at"]
 
 
-def test_a_cancelled_or_silently_failed_job_still_ends_with_an_error_chunk() -> None:
+def test_a_cancelled_or_silently_failed_job_still_says_so() -> None:
     cancelled = _translate(
         _events(("status", {"status": "running"}), ("done", {"status": "cancelled"}))
     )
-    assert cancelled[-1] == {"error": {"message": "the investigation was cancelled"}}
+    assert _plugin_chat(cancelled) == [
+        {"role": "agent", "content": "The investigation was cancelled."}
+    ]
     failed = _translate(_events(("status", {"status": "failed"}), ("done", {"status": "failed"})))
-    assert failed[-1] == {"error": {"message": "the investigation failed"}}
-    assert sum("error" in c for c in failed) == 1
+    assert _plugin_chat(failed) == [{"role": "agent", "content": "The investigation failed."}]
+    assert _kinds(failed)[-1] == ("turn_complete", None)
+    assert sum(k == ("turn_complete", None) for k in _kinds(failed)) == 1
+
+
+def test_a_failure_after_a_tool_is_a_message_of_its_own() -> None:
+    events = _events(
+        ("message_delta", {"text": "Let me look."}),
+        _call("c", "list_metrics"),
+        _result("c", "list_metrics", "up"),
+        ("error", {"message": "the investigation's credentials expired"}),
+        ("status", {"status": "failed"}),
+    )
+    chat = _plugin_chat(_translate(events))
+    assert [m["role"] for m in chat] == ["agent", "tool", "agent"]
+    assert chat[0]["content"] == "Let me look."
+    assert chat[2] == {
+        "role": "agent",
+        "content": "The investigation failed: the investigation's credentials expired",
+    }
+
+
+def test_a_failure_during_a_tool_call_keeps_the_text_before_it() -> None:
+    # the call never got its result: the plugin shows no tool message, so the notice goes to the
+    # text before the call, and turn_complete (which replaces that text) must keep it
+    events = _events(
+        ("message_delta", {"text": "Let me look."}),
+        _call("c", "execute_range_query", query="up"),
+        ("status", {"status": "cancelled"}),
+    )
+    chat = _plugin_chat(_translate(events))
+    assert chat == [
+        {"role": "agent", "content": "Let me look.\n\nThe investigation was cancelled."}
+    ]
+
+
+def test_a_stream_that_cannot_follow_its_job_ends_the_turn_the_same_way() -> None:
+    frames = TurnFrames(turn_id="job1", session_id="conv1", question="q")
+    chunks = frames.start()
+    for event in _events(("message_delta", {"text": "Looking"})):
+        chunks.extend(frames.feed(event))
+    chunks.extend(frames.fail("the job store is unavailable"))
+    assert frames.finished
+    assert _plugin_chat(chunks) == [
+        {
+            "role": "agent",
+            "content": "Looking\n\nThe investigation failed: the job store is unavailable",
+        }
+    ]
+    assert frames.fail("again") == []
+    done = TurnFrames(turn_id="j", session_id="s", question="q")
+    for event in _events(("answer", {"text": "A"}), ("status", {"status": "succeeded"})):
+        done.feed(event)
+    assert done.fail("late") == []
+
+
+def test_an_empty_delta_changes_nothing() -> None:
+    # the plugin appends a delta only when it is truthy; "" would set its text to undefined
+    events = _events(("message_delta", {"text": "A"}), ("message_delta", {"text": ""}))
+    chunks = _translate(events)
+    assert _plugin_chat(chunks) == [{"role": "agent", "content": "A"}]
+    assert len(chunks) == 3  # turn_start, step_start, one step_progress
 
 
 def test_nothing_follows_the_end_of_the_turn() -> None:
@@ -306,18 +395,54 @@ def test_a_fractional_step_is_a_prometheus_duration() -> None:
     assert _drawn(events)[0]["step"] == "1500ms"
 
 
-def test_a_range_query_without_a_reported_window_keeps_the_model_arguments() -> None:
-    failed = f"{TOOL_ERROR_PREFIX} execute_range_query: bad_data"
+def test_a_failed_range_query_is_drawn_over_the_window_it_reports() -> None:
+    failed = f"{TOOL_ERROR_PREFIX} execute_range_query: bad_data: parse error"
+    data = {k: v for k, v in QUERIED.items() if k != "series"}
     events = _events(
-        _call("c", "execute_range_query", query="sum(", duration="1h"),
+        _call("c", "execute_range_query", query="sum(", duration="2h"),
+        _result("c", "execute_range_query", failed, "error", data={**data, "query": "sum("}),
+    )
+    assert _drawn(events) == [
+        {"query": "sum(", "start": QUERIED["start"], "end": QUERIED["end"], "step": "60s"}
+    ]
+
+
+def _called_at(event: Event) -> datetime:
+    return datetime.fromtimestamp(int(event.id.split("-")[0]) / 1000, UTC).replace(microsecond=0)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "query"),
+    [
+        ({"query": "up", "start": "yesterday"}, "up"),  # did not parse: no window resolved
+        ({"query": "up", "start": "now-3h", "end": "now-1h"}, "up"),  # relative: not for Date()
+        ({"query": "sum(", "duration": "1h"}, "sum("),
+        ({"_unparsed": '{"query": "up"'}, ""),  # the model's arguments were not JSON
+        ({"start": 5}, ""),
+    ],
+)
+def test_a_range_query_without_a_reported_window_is_drawn_over_the_hour_before_it(
+    arguments: dict[str, Any], query: str
+) -> None:
+    failed = f"{TOOL_ERROR_PREFIX} execute_range_query: cannot parse time"
+    events = _events(
+        ("message_delta", {"text": "Looking."}),
+        _call("c", "execute_range_query", **arguments),
         _result("c", "execute_range_query", failed, "error"),
         _call("d", "execute_instant_query", query="up", time="now-5m"),
         _result("d", "execute_instant_query", "1", data={"query": "up", "time": "x"}),
     )
-    assert _drawn(events) == [
-        {"query": "sum(", "duration": "1h"},
-        {"query": "up", "time": "now-5m"},
-    ]
+    called_at = _called_at(events[1])
+    range_args, instant_args = _drawn(events)
+    assert range_args == {
+        "query": query,
+        "start": rfc3339(called_at - timedelta(hours=1)),
+        "end": rfc3339(called_at),
+    }
+    # both set, so the plugin charts them instead of taking its fallback (a ReferenceError)
+    window = _plugin_window(range_args)
+    assert window["end"] - window["start"] == timedelta(hours=1)
+    assert instant_args == {"query": "up", "time": "now-5m"}  # other tools keep their arguments
 
 
 def test_a_result_without_its_call_is_still_drawn_over_its_window() -> None:
