@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from persai.timebounds import MAX_DURATION, bounded_duration, bounded_time
 
 
 def utcnow() -> datetime:
@@ -26,13 +28,40 @@ class JobStatus(StrEnum):
 
 
 class TimeRange(BaseModel):
-    """The dashboard's time range: absolute (`start`, `end`) or relative to now (`duration`)."""
+    """The dashboard's time range: absolute (`start`, `end`) or relative to now (`duration`).
 
+    Times are UTC (a time without a zone is taken as UTC), from 1970 to 2200; a duration is at
+    most 3650 days.
+    """
+
+    # The bounds are persai.timebounds's, which the tools share: whatever range was accepted
+    # here, they can compute with it.
     model_config = ConfigDict(extra="forbid")
 
-    start: datetime | None = None
-    end: datetime | None = None
-    duration: str | None = Field(default=None, pattern=r"^\d+[smhdw]$", examples=["1h"])
+    start: datetime | None = Field(default=None, description="UTC when it names no zone.")
+    end: datetime | None = Field(default=None, description="UTC when it names no zone.")
+    duration: str | None = Field(
+        default=None,
+        pattern=r"^\d+[smhdw]$",
+        max_length=16,
+        description=f"Up to {MAX_DURATION.days} days.",
+        examples=["1h"],
+    )
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, moment: datetime | None) -> datetime | None:
+        return None if moment is None else bounded_time(moment, moment.isoformat())
+
+    @field_validator("duration")
+    @classmethod
+    def _bounded(cls, duration: str | None) -> str | None:
+        if duration is not None:
+            seconds = int(duration[:-1]) * _UNIT_SECONDS[duration[-1]]
+            bounded_duration(seconds, duration)  # ValueError past MAX_DURATION
+            if seconds == 0:
+                raise ValueError("the duration must be longer than 0")
+        return duration
 
     @model_validator(mode="after")
     def _one_kind(self) -> TimeRange:
@@ -42,6 +71,10 @@ class TimeRange(BaseModel):
         if absolute and self.start is not None and self.end is not None and self.start >= self.end:
             raise ValueError("start must be before end")
         return self
+
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+"""Seconds per unit of a `TimeRange.duration`."""
 
 
 class StepStatus(StrEnum):

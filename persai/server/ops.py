@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from persai.errors import PersAIError
@@ -80,7 +80,11 @@ async def version() -> dict[str, str]:
     return {"version": __version__}
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"description": "The Prometheus text exposition format."}},
+)
 async def metrics() -> Response:
     """Prometheus text format."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -8,11 +8,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from persai.jobs import Job, JobStatus, TimeRange
 
+ID_PATTERN = r"^[0-9a-f]{32}$"
+"""What every id PersAI hands out looks like (investigations, conversations, sessions): a UUID4
+as 32 lowercase hex digits (`uuid.uuid4().hex`, as the stores make them)."""
+ID_EXAMPLE = "3f2b8c1e9d4a4f6b8e7c5a1d2b3c4e5f"
+
 
 class InvestigationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    question: str = Field(min_length=1, description="What to investigate, in plain words.")
+    question: str = Field(
+        min_length=1,
+        description="What to investigate, in plain words.",
+        examples=["Why did checkout latency jump at 14:05?"],
+    )
     datasource: str = Field(
         min_length=1,
         max_length=512,
@@ -20,7 +29,9 @@ class InvestigationRequest(BaseModel):
         examples=["/proxy/projects/shop/datasources/prometheus"],
     )
     conversation_id: str | None = Field(
-        default=None, max_length=64, description="Continue this conversation (a follow-up)."
+        default=None,
+        pattern=ID_PATTERN,
+        description="Continue this conversation (a follow-up): its id (32 lowercase hex digits).",
     )
     time_range: TimeRange | None = None
     model: str | None = Field(default=None, max_length=256)

@@ -105,15 +105,27 @@ def _segment(part: str, what: str, name: str) -> bytes:
 def _json_object(raw: bytes, what: str, name: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
-    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    # UnicodeDecodeError and JSONDecodeError are ValueErrors; RecursionError: nested too deep
+    except (ValueError, RecursionError) as exc:
         raise Unauthenticated(f"the {what} is not a JWT: its {name} is not JSON") from exc
     if not isinstance(value, dict):
         raise Unauthenticated(f"the {what} is not a JWT: its {name} is not a JSON object")
     return value
 
 
+_LATEST_EPOCH_S = 253_402_300_799.0  # 9999-12-31T23:59:59Z: `exp` and `nbf` beyond are refused
+
+
 def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A JSON number as seconds since the epoch, when it can be one (JSON allows NaN, 1e300 and
+    integers of any length; Perses writes whole seconds of this era)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer beyond any float
+        return None
+    return seconds if 0 <= seconds <= _LATEST_EPOCH_S else None
 
 
 def parse_token(

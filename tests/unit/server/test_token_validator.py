@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import fakeredis
 import httpx
@@ -14,7 +16,12 @@ import redis.asyncio as aioredis
 
 from persai.credentials import Sealer, cookieless_jar
 from persai.errors import PersesUnavailable, StoreUnavailable, Unauthenticated, UpstreamError
-from persai.server.token_validator import KEY_PREFIX, TokenValidator, parse_token
+from persai.server.token_validator import (
+    KEY_PREFIX,
+    MAX_TOKEN_BYTES,
+    TokenValidator,
+    parse_token,
+)
 from tests.support.perses import PersesStandin, Tokens, forge_token
 
 SEALER = Sealer("a test key of at least thirty-two bytes")
@@ -387,3 +394,79 @@ async def test_tokens_never_reach_the_logs(
     for tokens in (alice, bob):
         for secret in (tokens.access_token, tokens.refresh_token, *tokens.cookies.values()):
             assert secret not in caplog.text
+
+
+def _raw_token(header: bytes, payload: bytes) -> str:
+    """A JWT-shaped token of any bytes (forge_token takes JSON-able values only)."""
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return f"{b64(header)}.{b64(payload)}.{b64(bytes(64))}"
+
+
+def _hostile_tokens() -> dict[str, tuple[str, str]]:
+    future = int(time.time()) + 86_400
+    head = b'{"alg":"HS512","typ":"JWT"}'
+    good = f'{{"sub":"alice","exp":{future}'.encode()
+    return {
+        # json.loads raised RecursionError: a 500
+        "header nested 3,000 deep": (
+            _raw_token(b'{"alg":"HS512","x":' + b"[" * 3000, good + b"}"),
+            "header is not JSON",
+        ),
+        "payload nested 3,000 deep": (
+            _raw_token(head, good + b',"x":' + b"[" * 3000),
+            "payload is not JSON",
+        ),
+        "closed nesting 2,000 deep": (
+            _raw_token(head, good + b',"x":' + b"[" * 2000 + b"]" * 2000 + b"}"),
+            "payload is not JSON",
+        ),
+        # NaN passed every comparison and 1e300 overflowed datetime.fromtimestamp: a 500
+        "exp NaN": (_raw_token(head, b'{"sub":"alice","exp":NaN}'), "has no expiry"),
+        "exp Infinity": (_raw_token(head, b'{"sub":"alice","exp":Infinity}'), "has no expiry"),
+        "exp 1e300": (_raw_token(head, b'{"sub":"alice","exp":1e300}'), "has no expiry"),
+        "exp 1e400": (_raw_token(head, b'{"sub":"alice","exp":1e400}'), "has no expiry"),
+        "exp of 400 digits": (
+            _raw_token(head, b'{"sub":"alice","exp":1' + b"0" * 400 + b"}"),
+            "has no expiry",
+        ),
+        "exp of 5,000 digits": (
+            _raw_token(head, b'{"sub":"alice","exp":1' + b"0" * 5000 + b"}"),
+            "payload is not JSON",
+        ),
+        "exp -1e300": (_raw_token(head, b'{"sub":"alice","exp":-1e300}'), "has no expiry"),
+        "exp a string": (_raw_token(head, b'{"sub":"alice","exp":"%d"}' % future), "no expiry"),
+        "nbf NaN": (_raw_token(head, good + b',"nbf":NaN}'), "not valid yet"),
+        "nbf 1e300": (_raw_token(head, good + b',"nbf":1e300}'), "not valid yet"),
+        "payload not UTF-8": (_raw_token(head, b'{"sub":"\xff\xfe"}'), "payload is not JSON"),
+        "header not UTF-8": (_raw_token(b"\xc3\x28\xa0\xa1", good + b"}"), "header is not JSON"),
+        "sub a number": (_raw_token(head, b'{"sub":7,"exp":%d}' % future), "names no user"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("token", "message"), _hostile_tokens().values(), ids=_hostile_tokens().keys()
+)
+async def test_hostile_tokens_are_unauthenticated_before_asking_perses(
+    validator: TokenValidator, perses: PersesStandin, alice: Tokens, token: str, message: str
+) -> None:
+    assert len(token) <= MAX_TOKEN_BYTES  # within the size every header may have
+
+    with pytest.raises(Unauthenticated, match=message):
+        await validator.validate_bearer(token)
+    with pytest.raises(Unauthenticated, match=message):
+        await validator.validate_cookie(alice.access_token, token)
+    with pytest.raises(Unauthenticated, match=message):
+        await validator.validate_cookie(token, alice.refresh_token)
+    assert perses.count("refresh") + perses.count("whoami") == 0
+
+
+def test_the_latest_expiry_accepted_is_one_a_datetime_holds() -> None:
+    head = b'{"alg":"HS512","typ":"JWT"}'
+    claims = parse_token(_raw_token(head, b'{"sub":"alice","exp":253402300799}'))
+
+    assert datetime.fromtimestamp(claims.expires_at, UTC).year == 9999
+    with pytest.raises(Unauthenticated, match="has no expiry"):
+        parse_token(_raw_token(head, b'{"sub":"alice","exp":253402300800}'))
