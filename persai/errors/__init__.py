@@ -18,6 +18,7 @@ from persai.errors.exceptions import (
     UnknownModel,
     UpstreamError,
 )
+from persai.errors.store_errors import store_unavailable
 
 __all__ = [
     "Conflict",
@@ -37,4 +38,5 @@ __all__ = [
     "UpstreamError",
     "error_response",
     "install",
+    "store_unavailable",
 ]

@@ -7,9 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from persai.errors.exceptions import PersAIError
+from persai.errors.store_errors import store_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,14 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, error_type, str(exc.detail))
 
 
+async def _redis_error(request: Request, exc: Exception) -> JSONResponse:
+    """A Redis error that no store mapped on its way up: still a 503 when it is the store's."""
+    mapped = store_unavailable(exc)
+    if mapped is None:
+        return await _unexpected(request, exc)
+    return await _persai_error(request, mapped)
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.error("unexpected error", exc_info=exc)
     return error_response(500, "internal_error", "internal error; see the server log")
@@ -67,4 +77,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(PersAIError, _persai_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RedisError, _redis_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -4,29 +4,72 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import uuid
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
-from persai.errors import NotFound
+from persai.errors import NotFound, TooManyRequests
 from persai.jobs import keys
 from persai.jobs.models import utcnow
 from persai.jobs.store import redis_errors
 
-# KEYS: the conversation hash, the owner's conversations. ARGV: id, owner, title, creation time
-# (ISO 8601, then Unix s).
+# Each script's first write is one that Redis refuses when it is out of memory (a script that
+# has written is let finish: a first write that frees memory would let the others through).
+
+# KEYS: the conversation hash, the owner's conversations. ARGV: id, owner, title, creation
+# time (ISO 8601, then Unix s), the cutoff (Unix s: conversations last used before it have
+# expired), the retention (s), how many the owner may hold. Returns nothing, or, when the owner
+# holds that many already, how many and when the least recently used one was last used.
 _CREATE = """
+local held = redis.call('ZCOUNT', KEYS[2], ARGV[6], '+inf')
+if held >= tonumber(ARGV[8]) then
+  local oldest = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[6], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  return {held, oldest[2]}
+end
 redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'title', ARGV[3], 'created_at', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[7])
+return false
 """
 
-# KEYS: the messages list. ARGV: how many to keep, the messages to add.
-_APPEND = """
-redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
+# KEYS: the conversation hash, its messages, the owner's conversations. ARGV: id, now (Unix s),
+# the cutoff (Unix s), the retention (s), the title it gets unless it has one. A use: the
+# conversation and its messages live a retention period from now, and it is listed first.
+_TOUCH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[3])
+redis.call('EXPIRE', KEYS[3], ARGV[4])
+local title = redis.call('HGET', KEYS[1], 'title')
+if not title or title == '' then redis.call('HSET', KEYS[1], 'title', ARGV[5]) end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
 """
+
+# KEYS: the conversation hash, its messages. ARGV: how many to keep, the messages to add.
+# The messages expire with the conversation; nothing is added to one that is gone.
+_APPEND = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -2 then return 0 end
+redis.call('RPUSH', KEYS[2], unpack(ARGV, 2))
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[1]), -1)
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1
+"""
+
+
+def _span(seconds: float) -> str:
+    """A duration as people say it: "3 days", "5 hours", "12 minutes", "40 s"."""
+    for unit, size in (("days", 86_400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{round(seconds / size)} {unit}"
+    return f"{max(1, round(seconds))} s"
 
 
 class Conversation(BaseModel):
@@ -38,22 +81,51 @@ class Conversation(BaseModel):
 
 
 class ConversationStore:
-    """Conversations per user; each holds its messages in order."""
+    """Conversations per user; each holds its messages in order.
 
-    def __init__(self, redis: aioredis.Redis, *, max_messages: int = 400) -> None:
+    A user holds at most `per_owner` conversations; each is deleted `retention_s` after its last
+    use (its creation, or a question asked in it).
+    """
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        max_messages: int = 400,
+        retention_s: int = 30 * 86_400,
+        per_owner: int = 200,
+    ) -> None:
         self._redis = redis
         self._max_messages = max_messages
+        self._retention_s = retention_s
+        self._per_owner = per_owner
         self._create = redis.register_script(_CREATE)
+        self._touch = redis.register_script(_TOUCH)
         self._append = redis.register_script(_APPEND)
 
     async def create(self, owner: str, title: str = "") -> str:
+        """A new conversation of `owner`'s; TooManyRequests when they hold too many."""
         conversation_id = uuid.uuid4().hex
         now = utcnow()
+        at = now.timestamp()
         names = [keys.conversation(conversation_id), keys.user_conversations(owner)]
-        argv = [conversation_id, owner, title[:200], now.isoformat(), repr(now.timestamp())]
+        argv = [conversation_id, owner, title[:200], now.isoformat(), repr(at)]
+        argv += [repr(at - self._retention_s), str(self._retention_s), str(self._per_owner)]
         async with redis_errors():
-            await self._create(keys=names, args=argv)
+            full = await self._create(keys=names, args=argv)
+        if full:
+            held, oldest_used = int(full[0]), float(full[1])
+            raise self._too_many(held, wait_s=oldest_used + self._retention_s - at)
         return conversation_id
+
+    def _too_many(self, held: int, *, wait_s: float) -> TooManyRequests:
+        return TooManyRequests(
+            f"you hold {held} conversations (the limit is {self._per_owner}); delete some "
+            "(DELETE /api/v1/conversations/{id}, or DELETE /session/{id} for the Perses "
+            "plugin's sessions), or wait for the least recently used one to expire "
+            f"(in {_span(wait_s)})",
+            retry_after_s=max(1, math.ceil(wait_s)),
+        )
 
     async def get_for(
         self, owner: str, conversation_id: str, *, messages: bool = True
@@ -79,11 +151,13 @@ class ConversationStore:
         )
 
     async def list_for(self, owner: str, *, offset: int, limit: int) -> list[Conversation]:
+        """The owner's conversations, most recently used first (the expired ones left out)."""
+        cutoff = utcnow().timestamp() - self._retention_s
         async with redis_errors():
             ids = cast(
                 list[str],
-                await self._redis.zrevrange(
-                    keys.user_conversations(owner), offset, offset + limit - 1
+                await self._redis.zrevrangebyscore(
+                    keys.user_conversations(owner), "+inf", cutoff, start=offset, num=limit
                 ),
             )
         found = []
@@ -104,19 +178,24 @@ class ConversationStore:
             await pipe.execute()
 
     async def touch(self, owner: str, conversation_id: str, title: str) -> None:
+        """A use of the conversation: it lives a retention period from now and is listed
+        first; it is named by `title` (its first question) unless it has a name."""
+        at = utcnow().timestamp()
+        names = [
+            keys.conversation(conversation_id),
+            keys.conversation_messages(conversation_id),
+            keys.user_conversations(owner),
+        ]
+        argv = [conversation_id, repr(at), repr(at - self._retention_s)]
+        argv += [str(self._retention_s), title[:200]]
         async with redis_errors():
-            await self._redis.zadd(
-                keys.user_conversations(owner), {conversation_id: utcnow().timestamp()}
-            )
-            key = keys.conversation(conversation_id)
-            if not await self._redis.hget(key, "title"):  # a session is named by its first question
-                await self._redis.hset(key, "title", title[:200])
+            await self._touch(keys=names, args=argv)
 
     async def append(self, conversation_id: str, messages: list[dict[str, Any]]) -> None:
         """Add a finished turn's messages; the oldest go once the history is full."""
         if not messages:
             return
-        key = keys.conversation_messages(conversation_id)
+        names = [keys.conversation(conversation_id), keys.conversation_messages(conversation_id)]
         argv = [str(self._max_messages), *(json.dumps(message) for message in messages)]
         async with redis_errors():
-            await self._append(keys=[key], args=argv)
+            await self._append(keys=names, args=argv)

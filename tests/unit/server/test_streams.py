@@ -4,7 +4,9 @@ from collections.abc import AsyncIterator
 import fakeredis
 import pytest
 
-from persai.jobs import Event, Job, JobStatus, JobStore
+from persai.errors import InvalidRequest
+from persai.jobs import Event, Job, JobStatus, JobStore, keys
+from persai.server.stream_slots import StreamSlots
 from persai.server.streams import EventHub
 
 pytestmark = pytest.mark.anyio
@@ -20,12 +22,27 @@ async def store() -> AsyncIterator[JobStore]:
     await redis.aclose()
 
 
+@pytest.fixture
+def hub(store: JobStore) -> EventHub:
+    return EventHub(store, StreamSlots(store._redis, per_user=100))
+
+
 async def collect(hub: EventHub, after: str = "0") -> list[Event]:
     return [event async for event in hub.follow("j", after)]
 
 
-async def test_many_subscribers_get_every_event_in_order_with_one_reader(store: JobStore) -> None:
-    hub = EventHub(store)
+async def finish(store: JobStore) -> list[Event]:
+    """Cancel the job (its stream ends with `done`); its whole stream."""
+    job = await store.get("j")
+    assert job is not None
+    await store.emit("j", "message_delta", {"text": "partial"})
+    await store.transition(job, JobStatus.CANCELLED, (JobStatus.QUEUED,))
+    return await store.read_events("j", "0", block_ms=None)
+
+
+async def test_many_subscribers_get_every_event_in_order_with_one_reader(
+    store: JobStore, hub: EventHub
+) -> None:
     early = [asyncio.create_task(collect(hub)) for _ in range(50)]
     await asyncio.sleep(0.05)
     assert len(hub._feeds) == 1  # one Redis reader for all of them
@@ -41,8 +58,7 @@ async def test_many_subscribers_get_every_event_in_order_with_one_reader(store: 
     assert hub._feeds == {}  # the last subscriber stopped the reader
 
 
-async def test_a_subscriber_that_leaves_frees_its_feed(store: JobStore) -> None:
-    hub = EventHub(store)
+async def test_a_subscriber_that_leaves_frees_its_feed(hub: EventHub) -> None:
     task = asyncio.create_task(collect(hub))
     await asyncio.sleep(0.05)
     assert hub._feeds
@@ -53,12 +69,61 @@ async def test_a_subscriber_that_leaves_frees_its_feed(store: JobStore) -> None:
 
 
 async def test_resume_after_the_last_event_of_a_finished_job_ends_at_once(
-    store: JobStore,
+    store: JobStore, hub: EventHub
 ) -> None:
-    job = await store.get("j")
-    assert job is not None
-    await store.transition(job, JobStatus.SUCCEEDED, (JobStatus.QUEUED,))
-    await store.emit("j", "done", {"status": "succeeded"})
-    events = await store.read_events("j", "0", block_ms=None)
-    hub = EventHub(store)
+    events = await finish(store)
+    assert events[-1].event == "done"
     assert await asyncio.wait_for(collect(hub, events[-1].id), 2) == []
+
+
+async def test_resume_within_a_finished_job_replays_the_rest_then_ends(
+    store: JobStore, hub: EventHub
+) -> None:
+    events = await finish(store)
+    assert [e.event for e in events] == ["status", "message_delta", "status", "done"]
+    assert await asyncio.wait_for(collect(hub, events[0].id), 2) == events[1:]
+
+
+async def test_a_gone_job_streams_what_is_stored_and_ends(store: JobStore, hub: EventHub) -> None:
+    await store.emit("j", "message_delta", {"text": "a"})
+    await store._redis.delete(keys.job("j"))  # its record expired; its stream, not yet
+    events = await asyncio.wait_for(collect(hub), 2)
+    assert [e.event for e in events] == ["status", "message_delta"]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "yesterday",
+        "1-2-3",
+        "-1-0",
+        "1732456789012",
+        "1732456789012-0 ",
+        "18446744073709551616-0",  # 2**64: Redis refuses it
+        "0-18446744073709551616",
+        "123456789012345678901-0",
+    ],
+)
+async def test_a_malformed_last_event_id_is_refused(hub: EventHub, given: str) -> None:
+    with pytest.raises(InvalidRequest, match="must be an event id"):
+        await hub.resume_point("j", given)
+
+
+async def test_a_last_event_id_past_the_stream_is_refused(store: JobStore, hub: EventHub) -> None:
+    newest = await store.last_event_id("j")
+    milliseconds, _, sequence = newest.partition("-")
+    with pytest.raises(InvalidRequest, match="past the last event"):
+        await hub.resume_point("j", f"{milliseconds}-{int(sequence) + 1}")
+    with pytest.raises(InvalidRequest, match="past the last event"):
+        await hub.resume_point("j", "18446744073709551615-18446744073709551615")
+
+
+async def test_a_last_event_id_within_the_stream_resumes_there(
+    store: JobStore, hub: EventHub
+) -> None:
+    newest = await store.last_event_id("j")
+    assert await hub.resume_point("j", newest) == newest
+    assert await hub.resume_point("j", "0") == "0-0"
+    assert await hub.resume_point("j", None) == "0"
+    assert await hub.resume_point("j", "") == "0"
+    assert await hub.resume_point("j", "0-0") == "0-0"
