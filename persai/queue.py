@@ -12,9 +12,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 from celery import Celery
 from kombu.transport import redis as redis_transport
 from kombu.transport import virtual
@@ -196,25 +196,44 @@ class Transport(redis_transport.Transport):
     Channel = _Channel
 
 
-class Publisher:
-    """Queues job ids for the workers through an asyncio Redis client (the API's, and a
-    worker's when it queues again a job whose worker was lost).
+UNACKED = redis_transport.Channel.unacked_key
+"""kombu's hash of the messages workers took and have not acknowledged (tag -> message)."""
+UNACKED_INDEX = redis_transport.Channel.unacked_index_key
+"""kombu's sorted set of those messages' tags by the time they were taken (Unix s)."""
 
-    What it pushes is what `Celery.send_task` pushes for the task: Celery builds the message
-    (`amqp.as_task_v2`, protocol 2, JSON), and it goes to the queue's list in the envelope of
-    kombu's Redis transport, as one LPUSH that the self-pipelining client sends with the other
-    commands of the moment. `send_task` is blocking (a thread per call in the API) and cost
-    ~430 us of CPU each (kombu's producer pool, connection checks, publish path); this ~35.
-    A test holds the two messages equal.
+
+@dataclass(frozen=True)
+class QueueMessage:
+    """A queue entry that runs a job, built before anything is written: it goes to Redis in
+    the same step as the job's state (`JobStore`), so that no job is queued without its message
+    nor the other way round.
+
+    `raw` is what LPUSH pushes onto `QUEUE`; `tag` is its kombu delivery tag, which names it in
+    the queue and among the unacknowledged messages (`UNACKED`) while a worker holds it.
     """
 
-    def __init__(self, celery: Celery, redis: aioredis.Redis) -> None:
+    tag: str
+    raw: str
+
+
+class Publisher:
+    """Builds the queue entries that run jobs, for the API and for the workers (a job whose
+    worker was lost, or whose message was, goes back to the queue with a new one).
+
+    What it builds is what `Celery.send_task` pushes for the task: Celery builds the message
+    (`amqp.as_task_v2`, protocol 2, JSON), in the envelope of kombu's Redis transport, and the
+    job store pushes it onto the queue's list with one LPUSH in the script that writes the job.
+    `send_task` is blocking (a thread per call in the API) and cost ~430 us of CPU each (kombu's
+    producer pool, connection checks, publish path); this ~35. A test holds the two messages
+    equal.
+    """
+
+    def __init__(self, celery: Celery) -> None:
         self._amqp = celery.amqp
         self._reply_to = celery.thread_oid
-        self._redis = redis
 
-    def message(self, job_id: str) -> str:
-        """The queue entry that runs INVESTIGATE for `job_id`, as JSON."""
+    def entry(self, job_id: str) -> QueueMessage:
+        """A new queue entry that runs INVESTIGATE for `job_id` (a new task id and tag)."""
         task_id = str(uuid.uuid4())
         task = self._amqp.as_task_v2(
             task_id,
@@ -227,6 +246,7 @@ class Publisher:
             kwargsrepr="{}",
         )
         body = json.dumps(task.body).encode()
+        tag = str(uuid.uuid4())
         envelope = {
             "body": base64.b64encode(body).decode(),
             "content-encoding": "utf-8",
@@ -238,11 +258,11 @@ class Publisher:
                 "delivery_info": {"exchange": "", "routing_key": QUEUE},
                 "priority": 0,
                 "body_encoding": "base64",
-                "delivery_tag": str(uuid.uuid4()),
+                "delivery_tag": tag,
             },
         }
-        return json.dumps(envelope)
+        return QueueMessage(tag=tag, raw=json.dumps(envelope))
 
-    async def send(self, job_id: str) -> None:
-        """Queue `job_id` (raises the client's errors when Redis is unreachable)."""
-        await self._redis.lpush(QUEUE, self.message(job_id))
+    def message(self, job_id: str) -> str:
+        """The queue entry that runs INVESTIGATE for `job_id`, as JSON."""
+        return self.entry(job_id).raw

@@ -81,6 +81,8 @@ def persai_env(
         "PERSAI_MAX_RUNNING_PER_USER": "1000000",
         "PERSAI_SUBMISSIONS_PER_MINUTE": "1000000",
         "PERSAI_MAX_QUEUE_DEPTH": "1000000",
+        "PERSAI_STREAMS_PER_USER": "1000000",
+        "PERSAI_CONVERSATIONS_PER_USER": "1000000",
         "PERSAI_MODEL": model,
         "PERSAI_AUTH": "false",
         "PERSAI_DATASOURCES": f"prom={datasource_url}",
@@ -270,7 +272,7 @@ async def create_jobs(redis_url: str, count: int, question: str) -> list[str]:
     """Store `count` queued jobs (each in a new conversation) as the API would, unqueued."""
     client = aioredis.from_url(redis_url, decode_responses=True)
     store = JobStore(client, retention_s=RETENTION_S)
-    conversations = ConversationStore(client)
+    conversations = ConversationStore(client, per_owner=1_000_000)  # one user holds them all
     ids = []
     try:
         for _ in range(count):

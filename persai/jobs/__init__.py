@@ -12,7 +12,8 @@ from persai.jobs.models import (
     Usage,
     utcnow,
 )
-from persai.jobs.store import JobStore, redis_errors
+from persai.jobs.store import JobStore, Superseded, redis_errors
+from persai.jobs.sweep import LostJobSweep
 
 __all__ = [
     "Conversation",
@@ -22,8 +23,10 @@ __all__ = [
     "Job",
     "JobStatus",
     "JobStore",
+    "LostJobSweep",
     "Step",
     "StepStatus",
+    "Superseded",
     "TimeRange",
     "Usage",
     "redis_errors",

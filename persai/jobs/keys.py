@@ -1,15 +1,24 @@
 """The Redis key layout: every key PersAI writes is named here.
 
 persai:job:{id}                hash: status, owner, doc (the Job as JSON, status excluded)
+                               attempt (the running attempt, which fences its writes),
+                               message (the delivery tag of its latest queue message)
 persai:job:{id}:events         stream of events (fields: event, data)
 persai:job:{id}:credentials    sealed forwarded credentials (string, with a TTL)
 persai:job:{id}:cancel         set when a cancel was asked (string, with a TTL)
 persai:job:{id}:lease          the worker holding the job (string, short TTL, heartbeat)
-persai:user:{owner}:jobs       sorted set of the owner's job ids by creation time
-persai:conversation:{id}       hash: owner, created_at, title
+persai:user:{owner}:jobs       sorted set of the owner's job ids by creation time (Unix s); its
+                               entries and itself expire a day after the jobs' records do
+persai:user:{owner}:streams    sorted set of the owner's open event streams by the end of their
+                               lease (Unix ms), renewed while they stream; expires with the last
+persai:conversation:{id}       hash: owner, created_at, title (expires a retention period
+                               after the conversation's last use, as do its messages)
 persai:conversation:{id}:messages   list of JSON messages (the history a follow-up sees)
-persai:user:{owner}:conversations   sorted set of conversation ids by last use
+persai:user:{owner}:conversations   sorted set of conversation ids by last use (Unix s);
+                               expires with the newest
 persai:running                 set of job ids that are running (for crash recovery)
+persai:enqueued                sorted set of queued job ids by when their message was sent
+                               (Unix s), for the sweep of queued jobs whose message was lost
 persai:cancel                  pub/sub channel: job ids whose cancel was asked
 persai:workers                 hash: worker id -> last heartbeat (unix seconds)
 persai:auth:{sha256}           cached verdict of Perses on a token
@@ -20,6 +29,7 @@ persai:turn:{owner}:{conversation}:{sha256}   job id of a compatibility-API turn
 PREFIX = "persai"
 CANCEL_CHANNEL = f"{PREFIX}:cancel"
 RUNNING = f"{PREFIX}:running"
+ENQUEUED = f"{PREFIX}:enqueued"
 QUEUED = f"{PREFIX}:queued"
 REAPER = f"{PREFIX}:reaper"
 WORKERS = f"{PREFIX}:workers"
@@ -59,6 +69,10 @@ def conversation_messages(conversation_id: str) -> str:
 
 def user_conversations(owner: str) -> str:
     return f"{PREFIX}:user:{owner}:conversations"
+
+
+def user_streams(owner: str) -> str:
+    return f"{PREFIX}:user:{owner}:streams"
 
 
 def user_active(owner: str) -> str:

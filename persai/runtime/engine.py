@@ -34,7 +34,7 @@ from persai.agent.tools import ALL_TOOLS, PROMETHEUS_TOOLS, Tool, Toolbox, Upstr
 from persai.config import Settings
 from persai.credentials import cookieless_jar
 from persai.errors import PersAIError, StoreUnavailable
-from persai.jobs import ConversationStore, JobStore, keys
+from persai.jobs import ConversationStore, JobStore, LostJobSweep, keys
 from persai.queue import Publisher
 from persai.redis_client import connect
 from persai.runtime.credentials import CredentialsSource
@@ -64,6 +64,7 @@ class Engine:
         self._queue: Publisher | None = None
         self._gateway = gateway
         self._store: JobStore | None = None
+        self._sweep: LostJobSweep | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._loop = uvloop.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="persai-engine")
@@ -74,7 +75,7 @@ class Engine:
 
     def start(self) -> None:
         try:
-            metrics.serve(self._settings.worker_metrics_port)
+            metrics.serve(self._settings.worker_metrics_port, self._settings.worker_metrics_host)
         except OSError as exc:  # e.g. several workers on one host with the same port
             log.warning(
                 "worker metrics not served on port %d: %s", self._settings.worker_metrics_port, exc
@@ -131,8 +132,9 @@ class Engine:
             credentials=CredentialsSource(settings, store, http),
         )
         self._runner = JobRunner(services, worker_id=self.worker_id)
-        self._queue = Publisher(self._celery, redis)
+        self._queue = Publisher(self._celery)
         self._store = store
+        self._sweep = LostJobSweep(redis, grace_s=settings.requeue_grace_s)
         self._closers = [gateway.aclose(), http.aclose(), tools_http.close(), redis.aclose()]
         self._background = [
             asyncio.create_task(self._listen_for_cancels(redis)),
@@ -155,6 +157,10 @@ class Engine:
         assert self._runner is not None, "Engine.start() was not called"
         runner = self._runner
         for attempt in range(STORE_RETRIES):
+            # a second message for a job this process runs (or ran, in an attempt since taken
+            # over): once that run ends, this one finds the job as it is then
+            while (running := self._tasks.get(job_id)) is not None:
+                await asyncio.wait([running])
             task = asyncio.create_task(runner.run(job_id))
             self._tasks[job_id] = task
             try:
@@ -169,7 +175,8 @@ class Engine:
                 log.warning("job %s: %s; trying again (%d)", job_id, exc.message, attempt + 1)
                 await asyncio.sleep(STORE_RETRY_S)
             finally:
-                self._tasks.pop(job_id, None)
+                if self._tasks.get(job_id) is task:
+                    del self._tasks[job_id]
         log.error("job %s: Redis stayed unreachable; leaving it to crash recovery", job_id)
 
     async def _listen_for_cancels(self, redis: aioredis.Redis) -> None:
@@ -192,22 +199,35 @@ class Engine:
                 await asyncio.sleep(1.0)
 
     async def _heartbeat(self, redis: aioredis.Redis) -> None:
-        """Every few seconds: this worker is alive (for /readyz), and so are its jobs (leases)."""
+        """Every few seconds: this worker is alive (for /readyz), and so are its jobs (leases,
+        each in its attempt). A job whose attempt is over here (another worker took it over
+        after this one stalled, or it was cancelled) is stopped."""
         assert self._store is not None
+        assert self._runner is not None
         while True:
             try:
                 await redis.hset(keys.WORKERS, self.worker_id, str(time.time()))
-                await self._store.hold(
-                    self._tasks, self.worker_id, self._settings.heartbeat_timeout_s
+                leases = dict(self._runner.attempts)
+                over = await self._store.renew(
+                    leases, self.worker_id, self._settings.heartbeat_timeout_s
                 )
+                for job_id in over:
+                    task = self._tasks.get(job_id)
+                    if task is not None and self._runner.attempts.get(job_id) == leases[job_id]:
+                        log.warning("job %s: this attempt is over here; stopping it", job_id)
+                        task.cancel()
             except (PersAIError, aioredis.RedisError) as exc:
                 log.warning("heartbeat failed: %s", exc)
             await asyncio.sleep(self._settings.heartbeat_interval_s)
 
     async def _recover_orphans(self) -> None:
-        """Jobs whose worker died (no lease renewal) are queued again, by one worker at a time."""
+        """One worker at a time: running jobs whose worker died (no lease renewal) and queued
+        jobs whose message was lost are queued again, each with a new message in the same
+        step as its state."""
         assert self._store is not None
         assert self._runner is not None
+        assert self._queue is not None
+        assert self._sweep is not None
         interval_s = self._settings.heartbeat_interval_s
         while True:
             await asyncio.sleep(interval_s)
@@ -215,8 +235,8 @@ class Engine:
                 if not await self._store.reaper_lock(self.worker_id, interval_s):
                     continue
                 for job_id in await self._store.orphans():
-                    if job_id not in self._tasks and await self._runner.recover(job_id):
-                        assert self._queue is not None
-                        await self._queue.send(job_id)
+                    if job_id not in self._tasks:
+                        await self._runner.recover(job_id, self._queue.entry(job_id))
+                await self._sweep.sweep(self._queue.entry)
             except (PersAIError, aioredis.RedisError) as exc:
                 log.warning("looking for orphaned jobs failed: %s", exc)

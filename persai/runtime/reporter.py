@@ -24,7 +24,8 @@ class JobReporter:
     """The Reporter of one running job: events in the job's stream, steps in its record.
 
     The job's `steps` and `usage` are the very objects the loop fills in, so saving the job
-    saves the progress.
+    saves the progress. Every write is fenced by the job's attempt: once another worker took
+    the job over, the next one raises `Superseded` and stores nothing.
     """
 
     def __init__(self, store: JobStore, job: Job, *, max_events: int) -> None:
@@ -78,7 +79,8 @@ class JobReporter:
                 "(PERSAI_MAX_EVENTS_PER_JOB); it was stopped"
             )
         self._events_left -= 1
+        attempt = self._job.attempts
         if save:
-            await self._store.save_and_emit(self._job, event, data)
+            await self._store.save_and_emit(self._job, event, data, attempt=attempt)
         else:
-            await self._store.emit(self._job.id, event, data)
+            await self._store.emit(self._job.id, event, data, attempt=attempt)

@@ -1,10 +1,16 @@
-"""Runs one job: from its record in Redis to a terminal state, whatever happens on the way."""
+"""Runs one job: from its record in Redis to a terminal state, whatever happens on the way.
+
+Each run is one attempt of the job, started with this worker's lease in one step; every write
+it makes is fenced by its attempt number, so an attempt whose worker stalled past its lease
+(while another worker took the job over) stores nothing more: neither progress nor outcome.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import httpx
@@ -15,8 +21,18 @@ from persai.agent.tools import TokenSource, ToolContext, UpstreamAPI, UpstreamSl
 from persai.config import Settings
 from persai.datasources import parse_datasource, resolve
 from persai.errors import PersAIError
-from persai.jobs import ConversationStore, Job, JobStatus, JobStore, Usage, utcnow
+from persai.jobs import (
+    ConversationStore,
+    EventName,
+    Job,
+    JobStatus,
+    JobStore,
+    Superseded,
+    Usage,
+    utcnow,
+)
 from persai.logging import bound
+from persai.queue import QueueMessage
 from persai.runtime.credentials import CredentialsSource
 from persai.runtime.reporter import JobReporter
 
@@ -47,6 +63,8 @@ class JobRunner:
     def __init__(self, services: Services, *, worker_id: str) -> None:
         self._s = services
         self._worker_id = worker_id
+        self.attempts: dict[str, int] = {}
+        """The attempt of each job this runner is running, whose lease the worker renews."""
 
     async def run(self, job_id: str) -> None:
         """Run the job unless it is finished, cancelled or taken by another worker."""
@@ -63,21 +81,26 @@ class JobRunner:
                 return
             job.started_at, job.attempts = utcnow(), job.attempts + 1
             job.steps, job.usage = [], Usage()  # a retried job starts over
-            # the lease first: a running job without one looks orphaned to other workers
-            await self._s.store.hold(
-                [job_id], self._worker_id, self._s.settings.heartbeat_timeout_s
-            )
-            if not await self._s.store.transition(
-                job, JobStatus.RUNNING, _STARTABLE, attempt=job.attempts
-            ):
+            # with the lease, at once: a running job without one looks orphaned to other workers
+            lease_s = self._s.settings.heartbeat_timeout_s
+            if not await self._s.store.start(job, self._worker_id, lease_s):
                 log.info("job was taken or changed meanwhile; leaving it")
                 return
-            if job.started_at is not None:
-                metrics.QUEUE_WAIT.observe((job.started_at - job.created_at).total_seconds())
-            await self._investigate(job)
+            self.attempts[job_id] = job.attempts
+            try:
+                if job.started_at is not None:
+                    metrics.QUEUE_WAIT.observe((job.started_at - job.created_at).total_seconds())
+                await self._investigate(job)
+            except Superseded as exc:
+                log.warning("another worker took this job over; this attempt stops: %s", exc)
+            finally:
+                if self.attempts.get(job_id) == job.attempts:
+                    del self.attempts[job_id]
 
-    async def recover(self, job_id: str) -> bool:
-        """A running job lost its worker: queue it again (True), or fail it after MAX_ATTEMPTS."""
+    async def recover(self, job_id: str, message: QueueMessage) -> bool:
+        """A running job lost its worker (its lease lapsed): queue it again with `message`
+        (True), or fail it after MAX_ATTEMPTS. Either in one step, and only while the job is
+        still in the attempt that lost its worker and nobody renewed the lease meanwhile."""
         with bound(job=job_id):
             job = await self._s.store.get(job_id)
             if job is None or job.status is not JobStatus.RUNNING:
@@ -85,13 +108,24 @@ class JobRunner:
             if job.attempts >= MAX_ATTEMPTS:
                 job.error = f"the worker running it was lost {job.attempts} times"
                 job.finished_at = utcnow()
-                await self._s.store.emit(job.id, "error", {"message": job.error})
-                await self._s.store.transition(job, JobStatus.FAILED, (JobStatus.RUNNING,))
+                await self._s.store.transition(
+                    job,
+                    JobStatus.FAILED,
+                    (JobStatus.RUNNING,),
+                    in_attempt=job.attempts,
+                    lease_lapsed=True,
+                    events=[("error", {"message": job.error})],
+                )
                 return False
             log.warning("the worker running this job was lost; queueing it again")
-            reason = "the worker running it was lost; starting over"
             return await self._s.store.transition(
-                job, JobStatus.QUEUED, (JobStatus.RUNNING,), reason=reason
+                job,
+                JobStatus.QUEUED,
+                (JobStatus.RUNNING,),
+                in_attempt=job.attempts,
+                lease_lapsed=True,
+                message=message,
+                reason="the worker running it was lost; starting over",
             )
 
     async def _finish_cancelled_before_start(self, job: Job) -> None:
@@ -116,6 +150,8 @@ class JobRunner:
         except asyncio.CancelledError:
             await self._end(job, reporter, JobStatus.CANCELLED, progress, "cancelled")
             raise
+        except Superseded:
+            raise  # nothing of this attempt is stored any more, not even its failure
         except TimeoutError:
             reason = f"the investigation ran past its deadline of {hard_deadline_s:.0f} s"
             await self._end(job, reporter, JobStatus.FAILED, progress, reason)
@@ -176,9 +212,11 @@ class JobRunner:
     async def _succeed(self, job: Job, reporter: JobReporter, progress: Progress) -> None:
         await reporter.flush()
         job.answer, job.finished_at = progress.answer, utcnow()
-        await self._s.store.emit(job.id, "answer", {"text": progress.answer})
-        await self._s.conversations.append(job.conversation_id, history.dump(progress.messages))
-        await self._close(job, JobStatus.SUCCEEDED)
+        if await self._close(job, JobStatus.SUCCEEDED, ("answer", {"text": progress.answer})):
+            # after the outcome, and only with it: an attempt that was taken over adds nothing
+            # to the conversation (a crash between the two leaves this turn out of its history)
+            messages = history.dump(progress.messages)
+            await self._s.conversations.append(job.conversation_id, messages)
 
     async def _end(
         self,
@@ -198,16 +236,28 @@ class JobRunner:
         job.finished_at = utcnow()
         job.answer = progress.answer or None
         job.error = None if status is JobStatus.CANCELLED else reason
-        if status is JobStatus.FAILED:
-            await self._s.store.emit(job.id, "error", {"message": reason})
         log.info("investigation %s: %s", status.value, reason)
-        await self._close(job, status)
+        if status is JobStatus.FAILED:
+            await self._close(job, status, ("error", {"message": reason}))
+        else:
+            await self._close(job, status)
 
-    async def _close(self, job: Job, status: JobStatus) -> None:
-        """The running job's final state, then `done`, the last event of its stream."""
-        if not await self._s.store.transition(job, status, (JobStatus.RUNNING,)):
-            return
+    async def _close(
+        self, job: Job, status: JobStatus, *events: tuple[EventName, dict[str, Any]]
+    ) -> bool:
+        """The running attempt's outcome: `events` (the answer, or the error), the final state,
+        then `done`, the last event of its stream, in one step; whether it was stored (not
+        when the job was cancelled meanwhile or another attempt took it over)."""
+        # no more leases from here: the heartbeat must not stop what follows a stored outcome
+        if self.attempts.get(job.id) == job.attempts:
+            del self.attempts[job.id]
+        if not await self._s.store.transition(
+            job, status, (JobStatus.RUNNING,), in_attempt=job.attempts, events=events
+        ):
+            log.info("the job changed meanwhile; this attempt's outcome is not stored")
+            return False
         metrics.INVESTIGATIONS.labels(status.value).inc()
         if job.started_at is not None and job.finished_at is not None:
             duration_s = (job.finished_at - job.started_at).total_seconds()
             metrics.INVESTIGATION_DURATION.labels(status.value).observe(duration_s)
+        return True

@@ -12,6 +12,7 @@ from kombu.transport import redis as redis_transport
 
 from persai import queue
 from persai.config import Settings
+from persai.jobs import Job, JobStore
 from persai.queue import INVESTIGATE, QUEUE, Publisher, create_celery
 from persai.redis_client import connect
 from tests.support.redis import RedisServer
@@ -50,14 +51,17 @@ def test_messages_are_published_through_one_client_that_survives_a_redis_restart
 
 
 @pytest.mark.anyio
-async def test_the_publisher_pushes_what_send_task_pushes(redis_server: RedisServer) -> None:
+async def test_the_job_store_pushes_what_send_task_pushes(redis_server: RedisServer) -> None:
     app = create_celery(Settings(), redis_server.url)
     client = connect(redis_server.url, patience_s=1.0, max_connections=4)
     peek = redis.Redis.from_url(redis_server.url)
     try:
         app.send_task(INVESTIGATE, args=["job-1"])
-        await Publisher(app, client).send("job-1")
+        job = Job(id="job-1", owner="alice", question="q", datasource="/d", conversation_id="c")
+        message = Publisher(app).entry(job.id)
+        await JobStore(client, retention_s=60).create(job, None, 60, message)
         ours, celerys = (json.loads(m) for m in peek.lrange(QUEUE, 0, -1))  # LPUSH: newest first
+        assert ours["properties"]["delivery_tag"] == message.tag  # what names it in the sweep
 
         ids = ("id", "root_id", "origin")
         for message in (ours, celerys):
@@ -87,7 +91,7 @@ def broker(redis_server: RedisServer) -> Iterator[tuple[Any, redis.Redis]]:
 
 def _queue_at_once(app: Any, peek: redis.Redis, count: int) -> list[str]:
     """`count` messages pushed in one command, as a burst of submissions leaves them."""
-    publisher = Publisher(app, None)  # type: ignore[arg-type]  # its messages only
+    publisher = Publisher(app)
     jobs = [f"job-{n}" for n in range(count)]
     peek.lpush(QUEUE, *[publisher.message(job) for job in jobs])  # the first one is oldest
     return jobs

@@ -1,11 +1,15 @@
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import fakeredis
 import pytest
 
 from persai.errors import NotFound
-from persai.jobs import Job, JobStatus, JobStore, Step, keys
+from persai.jobs import Job, JobStatus, JobStore, Step, keys, utcnow
+from persai.jobs.store import INDEX_SLACK_S, Superseded
+from persai.queue import QUEUE, QueueMessage
 
 
 @pytest.fixture
@@ -98,3 +102,157 @@ async def test_a_job_to_run_comes_with_its_cancel_flag(store: JobStore) -> None:
     assert (found.id, cancelled) == ("j1", False)
     await store.request_cancel("j1")
     assert (await store.get_to_run("j1"))[1] is True
+
+
+async def test_the_job_index_drops_jobs_whose_records_expired(store: JobStore) -> None:
+    old = job(job_id="old")
+    old.created_at = utcnow() - timedelta(seconds=60 + INDEX_SLACK_S + 5)  # retention is 60 s
+    await store.create(old, None, 60)
+    await store._redis.delete(keys.job("old"))  # its record expired long ago
+    assert await store._redis.zcard(keys.user_jobs("alice")) == 1
+    await store.create(job(job_id="new"), None, 60)  # the next write tidies the index
+    assert await store._redis.zrange(keys.user_jobs("alice"), 0, -1) == ["new"]
+    ttl = await store._redis.ttl(keys.user_jobs("alice"))
+    assert 60 < ttl <= 60 + INDEX_SLACK_S  # the index goes with the last of its jobs
+
+
+async def test_listing_leaves_out_and_forgets_expired_jobs(store: JobStore) -> None:
+    for job_id in ("a", "b", "c"):
+        await store.create(job(job_id=job_id), None, 60)
+    await store._redis.delete(keys.job("b"))  # expired, but still in the index
+    jobs, total = await store.list_for("alice", offset=0, limit=10)
+    assert ([j.id for j in jobs], total) == (["c", "a"], 2)
+    assert await store._redis.zcard(keys.user_jobs("alice")) == 2
+
+
+# Nothing accepted is lost: the queue message goes with the job; a stale attempt writes nothing
+
+
+def message(tag: str = "tag-1", job_id: str = "j1") -> QueueMessage:
+    return QueueMessage(tag=tag, raw=f'{{"job": "{job_id}", "delivery_tag": "{tag}"}}')
+
+
+async def test_a_job_is_stored_with_its_queue_message_in_one_step(store: JobStore) -> None:
+    redis = store._redis
+    await store.create(job(), None, 60, message())
+    assert await redis.lrange(QUEUE, 0, -1) == [message().raw]
+    assert await redis.hget(keys.job("j1"), "message") == "tag-1"
+    assert await redis.zscore(keys.ENQUEUED, "j1") is not None  # when it was sent
+
+
+async def test_a_create_retried_after_its_reply_was_lost_writes_nothing_twice(
+    store: JobStore,
+) -> None:
+    # the client retries a command whose connection broke: it may have run already
+    first = await store.create(job(), "sealed", 60, message())
+    again = await store.create(job(), "sealed", 60, message("tag-2"))
+    assert again == first
+    assert len(await store.read_events("j1", "0", block_ms=None)) == 1
+    assert await store._redis.llen(QUEUE) == 1
+    assert await store.load("alice", 1) == (1, 1, 1)
+
+
+async def _start(store: JobStore, worker: str, lease_s: float = 10) -> Job | None:
+    """What a worker's runner does: read the job, start its next attempt with its lease."""
+    found = await store.get("j1")
+    assert found is not None
+    found.attempts += 1
+    return found if await store.start(found, worker, lease_s) else None
+
+
+async def test_a_stalled_attempt_writes_nothing_once_another_worker_took_the_job_over(
+    store: JobStore,
+) -> None:
+    redis = store._redis
+    await store.create(job(), None, 60, message())
+    stale = await _start(store, "worker-a")
+    assert stale is not None
+    assert stale.attempts == 1
+    await store.emit("j1", "message_delta", {"text": "early"}, attempt=1)  # its own: fine
+
+    await redis.delete(keys.lease("j1"))  # worker-a stalled past its lease
+    lost = await store.get("j1")
+    assert lost is not None
+    assert await store.transition(
+        lost,
+        JobStatus.QUEUED,
+        (JobStatus.RUNNING,),
+        in_attempt=1,
+        lease_lapsed=True,
+        message=message("tag-2"),
+    )
+    assert await redis.lrange(QUEUE, 0, 0) == [message("tag-2").raw]  # queued with it
+    fresh = await _start(store, "worker-b")
+    assert fresh is not None
+    assert fresh.attempts == 2
+
+    # worker-a wakes up: its progress, its lease and its outcome are all refused
+    with pytest.raises(Superseded):
+        await store.emit("j1", "message_delta", {"text": "stale"}, attempt=1)
+    stale.steps.append(Step(call_id="s", tool="execute_range_query", arguments={}))
+    with pytest.raises(Superseded):
+        await store.save_and_emit(stale, "tool_call", {"call_id": "s"}, attempt=1)
+    assert await store.renew({"j1": 1}, "worker-a", 10) == ["j1"]
+    assert await redis.get(keys.lease("j1")) == "worker-b"
+    stale.answer = "stale answer"
+    assert not await store.transition(
+        stale,
+        JobStatus.SUCCEEDED,
+        (JobStatus.RUNNING,),
+        in_attempt=1,
+        events=[("answer", {"text": "stale answer"})],
+    )
+
+    fresh.answer = "fresh answer"
+    assert await store.transition(
+        fresh,
+        JobStatus.SUCCEEDED,
+        (JobStatus.RUNNING,),
+        in_attempt=2,
+        events=[("answer", {"text": "fresh answer"})],
+    )
+    ended = await store.get("j1")
+    assert ended is not None
+    assert (ended.status, ended.answer, ended.attempts, ended.steps) == (
+        JobStatus.SUCCEEDED,
+        "fresh answer",
+        2,
+        [],
+    )
+    events = await store.read_events("j1", "0", block_ms=None)
+    assert "stale" not in json.dumps([e.data for e in events])
+    assert [e.event for e in events][-3:] == ["answer", "status", "done"]
+
+
+async def test_a_lost_worker_is_not_declared_lost_once_it_renewed_its_lease(
+    store: JobStore,
+) -> None:
+    await store.create(job(), None, 60, message())
+    running = await _start(store, "worker-a")
+    assert running is not None
+    seen = await store.get("j1")  # the reaper saw no lease...
+    assert seen is not None
+    assert await store.renew({"j1": 1}, "worker-a", 10) == []  # ...then the worker renewed it
+    assert not await store.transition(
+        seen, JobStatus.QUEUED, (JobStatus.RUNNING,), in_attempt=1, lease_lapsed=True
+    )
+    still = await store.get("j1")
+    assert still is not None
+    assert still.status is JobStatus.RUNNING
+
+
+async def test_a_worker_with_an_old_view_of_the_job_does_not_start_it(store: JobStore) -> None:
+    await store.create(job(), None, 60, message())
+    late = await store.get("j1")  # read, then overtaken by a whole attempt
+    assert late is not None
+    first = await _start(store, "worker-a")
+    assert first is not None
+    await store._redis.delete(keys.lease("j1"))
+    assert await store.transition(
+        first, JobStatus.QUEUED, (JobStatus.RUNNING,), in_attempt=1, lease_lapsed=True
+    )
+    late.attempts += 1  # it thinks this is attempt 1, which already ran
+    assert not await store.start(late, "worker-b", 10)
+    again = await _start(store, "worker-b")
+    assert again is not None
+    assert again.attempts == 2
