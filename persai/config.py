@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_SECRET_KEY_BYTES = 32
+"""PERSAI_SECRET_KEY's least length with authentication on (HKDF input for AES-GCM sealing)."""
+_ORIGIN = re.compile(r"https?://[^/\s*?#]+")
+"""An origin as browsers send it: scheme://host[:port], nothing after it."""
 
 
 class Settings(BaseSettings):
@@ -16,7 +22,9 @@ class Settings(BaseSettings):
     provider keys, which keep the names those projects use.
     """
 
-    model_config = SettingsConfigDict(env_prefix="PERSAI_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="PERSAI_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )  # hidden: a configuration error must not print PERSAI_SECRET_KEY or a provider key
 
     # Where things are
     redis_url: str | None = None
@@ -25,6 +33,9 @@ class Settings(BaseSettings):
     datasources: Annotated[dict[str, AnyHttpUrl], NoDecode] = Field(default_factory=dict)
     """Direct Prometheus datasources by name (`name=url,name=url`), for running without Perses.
     A client names one as `/proxy/globaldatasources/{name}`; it never supplies a URL."""
+    direct_datasources_with_perses: bool = False
+    """Whether PERSAI_DATASOURCES stay on when Perses is configured (PERSES_API_URL): a direct
+    datasource is queried without the user's token, so Perses permissions do not apply to it."""
 
     # Authentication
     auth: bool = True
@@ -63,11 +74,25 @@ class Settings(BaseSettings):
     worker_concurrency: int = 200
     heartbeat_interval_s: float = 5.0
     heartbeat_timeout_s: float = 20.0
+    requeue_grace_s: float = Field(default=60.0, gt=0)
+    """A queued job whose queue message has been gone this long (lost, or taken by a worker
+    that never started the job) is queued again with a new one."""
     compat_heartbeat_s: float = 10.0
     """Heartbeat interval of the plugin's turn streams (its SDK gives up after 30 s of silence
     before the first bytes; proxies close idle connections)."""
     worker_metrics_port: int = 9464
     """Each worker serves its metrics on this port (0: not at all)."""
+    worker_metrics_host: str | None = None
+    """The address workers serve their metrics on (None: every interface; `persai dev`: the
+    loopback interface)."""
+    streams_per_user: int = Field(default=20, ge=1)
+    """Event streams (native `/events` and the plugin's turns) one user holds open at once,
+    counted across API replicas (429 past it)."""
+    conversations_per_user: int = Field(default=200, ge=1)
+    """Conversations (the plugin's sessions among them) one user holds (429 past it)."""
+    conversation_retention_s: int = Field(default=30 * 86_400, ge=1)
+    """A conversation is deleted this long after its last use (its creation or its last
+    question)."""
 
     # Logging
     log_level: str = "INFO"
@@ -79,6 +104,46 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        if "*" in origins:
+            raise ValueError(
+                "PERSAI_CORS_ORIGINS=* is refused: credentials are allowed, so every web site "
+                "could use the signed-in user's Perses session; list the origins, e.g. "
+                "PERSAI_CORS_ORIGINS=https://perses.example.com"
+            )
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin.rstrip("/")):
+                raise ValueError(
+                    f"PERSAI_CORS_ORIGINS: {origin!r} is not an origin: write scheme://host[:port]"
+                    ", e.g. https://perses.example.com (no path, no wildcard)"
+                )
+        return [origin.rstrip("/") for origin in origins]
+
+    @field_validator("perses_api_url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: object) -> object:
+        # compose passes `${PERSES_API_URL:-}`: an empty variable means "no Perses"
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _secret_key_with_authentication(self) -> Settings:
+        """Authentication on (with a Perses) seals every job's credentials: without a key that
+        is long enough the API would start, say it is ready and fail every job."""
+        key = self.secret_key.get_secret_value() if self.secret_key is not None else ""
+        if not self.auth or (self.perses_api_url is None and not key):
+            return self
+        size = len(key.encode())
+        if size < MIN_SECRET_KEY_BYTES:
+            what = f"is {size} bytes long" if key else "is not set"
+            raise ValueError(
+                f"PERSAI_SECRET_KEY {what}: with authentication on (PERSAI_AUTH=true) it must be "
+                f"at least {MIN_SECRET_KEY_BYTES} bytes, e.g. PERSAI_SECRET_KEY=$(openssl rand "
+                "-base64 32), the same for the API and every worker; or set PERSAI_AUTH=false"
+            )
+        return self
 
     @field_validator("datasources", mode="before")
     @classmethod

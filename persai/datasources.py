@@ -70,8 +70,15 @@ class Endpoint:
 
 
 def resolve(datasource: DatasourcePath, settings: Settings) -> Endpoint:
-    """The endpoint for a datasource: a configured direct Prometheus, else Perses's proxy."""
-    if datasource.project is None and datasource.name in settings.datasources:
+    """The endpoint for a datasource: a configured direct Prometheus, else Perses's proxy.
+
+    A direct datasource is queried without the user's token, so Perses's permissions do not
+    apply to it: with authentication through Perses it is used only where the operator said so
+    (PERSAI_DIRECT_DATASOURCES_WITH_PERSES); otherwise the name goes to Perses like any other.
+    """
+    perses_decides = settings.auth and settings.perses_api_url is not None
+    direct = not perses_decides or settings.direct_datasources_with_perses
+    if direct and datasource.project is None and datasource.name in settings.datasources:
         return Endpoint(str(settings.datasources[datasource.name]).rstrip("/"), via_perses=False)
     if settings.perses_api_url is not None:
         return Endpoint(str(settings.perses_api_url).rstrip("/") + datasource.path, True)

@@ -2,7 +2,8 @@
 
 Starts what is not configured: a Redis-compatible server (PERSAI_REDIS_URL unset), a Llama
 Stack server generated from the provider variables (PERSAI_LLAMA_STACK_URL unset), a worker
-process, and the API in this process. Ctrl-C stops every child.
+process, and the API in this process, each listening on the loopback interface only. Ctrl-C,
+SIGTERM (`kill`, `timeout`, systemd) and SIGHUP (a terminal closing) stop every child.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import signal
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -28,10 +30,20 @@ from persai.server import create_app
 
 log = logging.getLogger("persai.dev")
 
+LOOPBACK = "127.0.0.1"
+"""Where the embedded servers listen: Llama Stack holds the provider keys and asks for none."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 def run_dev(settings: Settings, *, host: str, port: int, state_dir: Path) -> int:
+    # The children run in sessions of their own (a Ctrl-C meant for the API must not kill
+    # Redis under it): nothing but this process stops them, whatever signal stops it.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _stop)
     with ExitStack() as children:
         updates: dict[str, object] = {}
+        if settings.worker_metrics_host is None:
+            updates["worker_metrics_host"] = LOOPBACK
         if not settings.redis_url:
             updates["redis_url"] = _embedded_redis(children, state_dir)
         if not settings.llama_stack_url:
@@ -49,12 +61,25 @@ def run_dev(settings: Settings, *, host: str, port: int, state_dir: Path) -> int
         children.callback(worker.stop)
         log.info("worker started (pid %d)", worker.process.pid)
         log.info("API on http://%s:%d (docs at /docs); Ctrl-C stops everything", host, port)
+        # uvicorn stops on SIGINT and SIGTERM, then raises the signal again: _stop goes on
         uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
-        # Ctrl-C reaches both `uv run` and this process: a second one must not cut the clean-up
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _ignore_stop_signals()
         log.info("stopping the worker and the embedded servers")
     log.info("stopped")
     return 0
+
+
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    """Unwind run_dev, which stops every child; no second signal may cut that short (a Ctrl-C
+    reaches both `uv run` and this process, a closing terminal sends SIGHUP, then SIGTERM)."""
+    _ignore_stop_signals()
+    log.info("%s: stopping the worker and the embedded servers", signal.Signals(signum).name)
+    raise SystemExit(128 + signum)
+
+
+def _ignore_stop_signals() -> None:
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _embedded_redis(children: ExitStack, state_dir: Path) -> str:
@@ -76,7 +101,7 @@ def _embedded_stack(children: ExitStack, settings: Settings, state_dir: Path) ->
     port = free_port()
     stack_dir = state_dir / "stack"
     settings = settings.model_copy(update={"stack_state_dir": stack_dir})
-    config = write_stack_config(settings, stack_dir / "run.yaml", port=port)
+    config = write_stack_config(settings, stack_dir / "run.yaml", port=port, host=LOOPBACK)
     env = {
         **stack_environment(settings),
         "LLAMA_STACK_LOGGING": "all=warning",
@@ -106,5 +131,6 @@ def _environment(settings: Settings) -> dict[str, str]:
         "PERSAI_REDIS_URL": settings.redis_url or "",
         "PERSAI_LLAMA_STACK_URL": settings.llama_stack_url or "",
         "PERSAI_AUTH": "true" if settings.auth else "false",
+        "PERSAI_WORKER_METRICS_HOST": settings.worker_metrics_host or "",
     }
     return {k: v for k, v in env.items() if v} | {"PYTHONUNBUFFERED": "1"}

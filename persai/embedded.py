@@ -120,7 +120,7 @@ def start_redis(data_dir: Path, port: int) -> tuple[Child, str]:
         "--protected-mode", "yes",
     ]  # fmt: skip
     child = Child.spawn("redis", argv, log_path=data_dir / "server.log")
-    wait_for_port(port, 15.0, child)
+    _wait_or_stop(child, port, 15.0)
     return child, why
 
 
@@ -134,5 +134,15 @@ def start_llama_stack(config: Path, port: int, env: dict[str, str], log_path: Pa
         llama = Path(found)
     argv = [str(llama), "stack", "run", str(config), "--port", str(port)]
     child = Child.spawn("llama-stack", argv, env=env, log_path=log_path)
-    wait_for_port(port, 120.0, child)
+    _wait_or_stop(child, port, 120.0)
     return child
+
+
+def _wait_or_stop(child: Child, port: int, timeout_s: float) -> None:
+    """Wait for a child to listen; stop it if it does not (or if this process is stopped
+    meanwhile): nobody else knows it was started."""
+    try:
+        wait_for_port(port, timeout_s, child)
+    except BaseException:
+        child.stop()
+        raise

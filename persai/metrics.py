@@ -45,7 +45,8 @@ PERSES_REQUESTS = Counter(
 )  # fmt: skip
 
 
-def serve(port: int) -> None:
-    """Serve this process's metrics on 0.0.0.0:port (a worker's own endpoint); 0 disables."""
+def serve(port: int, host: str | None = None) -> None:
+    """Serve this process's metrics on host:port (a worker's own endpoint; host None: every
+    interface); port 0 disables."""
     if port:
-        start_http_server(port)
+        start_http_server(port, addr=host or "0.0.0.0")  # noqa: S104 (scraped from elsewhere)

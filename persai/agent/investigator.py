@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from persai import metrics
+from persai.agent.answer import StreamGuard, neutralise
 from persai.agent.llama import (
     AssistantMessage,
     Message,
@@ -137,6 +138,8 @@ class Investigator:
         instructions: str | None = None,
     ) -> ModelTurn:
         started = time.monotonic()
+        # the text is Markdown that clients render: nothing in it may load by itself (answer.py)
+        on_text = StreamGuard(reporter.text)
         try:
             async with asyncio.timeout(timeout_s):
                 reply = await self._gateway.stream_turn(
@@ -144,12 +147,14 @@ class Investigator:
                     instructions=instructions or turn.instructions,
                     messages=[*turn.history, *progress.messages],
                     tools=self._specs if tools else [],
-                    on_text=reporter.text,
+                    on_text=on_text,
                 )
         except TimeoutError as exc:
             raise ModelProviderError(
                 f"model {turn.model} did not answer within {timeout_s:.0f} s"
             ) from exc
+        await on_text.end()
+        reply.text = neutralise(reply.text)  # what the answer, the history and the stream show
         elapsed = time.monotonic() - started
         metrics.MODEL_CALLS.labels(turn.model).inc()
         metrics.MODEL_DURATION.labels(turn.model).observe(elapsed)
@@ -178,6 +183,7 @@ class Investigator:
             step.status, step.output, step.data = StepStatus.OK, output.text, output.data
         except ToolError as exc:
             step.status, step.output = StepStatus.ERROR, f"{TOOL_ERROR_PREFIX} {call.name}: {exc}"
+            step.data = exc.data  # what the call had worked out (a range query's window)
             log.info("tool %s failed: %s", call.name, exc)
         except PersAIError as exc:  # not the tool's fault (credentials gone, Perses down): fatal
             step.status, step.output = StepStatus.ERROR, f"{TOOL_ERROR_PREFIX} {call.name}: {exc}"
@@ -219,6 +225,6 @@ def _arguments(raw: str) -> dict[str, Any]:
     """The model's arguments as an object, for the record; anything else is kept as text."""
     try:
         value = json.loads(raw or "{}")
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, nested too deep, an integer too long
         return {"_unparsed": raw}
     return value if isinstance(value, dict) else {"_unparsed": raw}

@@ -231,7 +231,7 @@ class ModelGateway:
         except APITimeoutError as exc:
             raise TimeoutError(str(exc)) from exc
         except APIConnectionError as exc:
-            raise ModelUnavailable(f"Llama Stack at {self.base_url} is unreachable") from exc
+            raise _unreachable(exc) from exc
         except APIStatusError as exc:
             retryable = exc.status_code in _RETRYABLE_STATUS
             raise _TurnFailed(_detail(exc), retryable=retryable, status=exc.status_code) from exc
@@ -275,10 +275,10 @@ class ModelGateway:
         try:
             models = await self._client.models.list()
         except APIConnectionError as exc:
-            raise ModelUnavailable(f"Llama Stack at {self.base_url} is unreachable") from exc
+            raise _unreachable(exc) from exc
         except APIStatusError as exc:
             raise ModelUnavailable(
-                f"Llama Stack at {self.base_url} could not list models: HTTP {exc.status_code}"
+                f"Llama Stack could not list models: HTTP {exc.status_code}"
             ) from exc
         return [m.id for m in models if (m.custom_metadata or {}).get("model_type", "llm") == "llm"]
 
@@ -287,11 +287,18 @@ class ModelGateway:
         try:
             await self._client.inspect.health()
         except (APIConnectionError, APIStatusError) as exc:
-            raise ModelUnavailable(f"Llama Stack at {self.base_url} is unreachable") from exc
+            raise _unreachable(exc) from exc
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
         await self._client.close()
+
+
+def _unreachable(exc: Exception) -> ModelUnavailable:
+    """Llama Stack down, named with the kind of failure but not its address (the message
+    reaches clients and /readyz; the operator knows PERSAI_LLAMA_STACK_URL)."""
+    cause = exc.__cause__ or exc
+    return ModelUnavailable(f"Llama Stack is unreachable: {type(cause).__name__}")
 
 
 def _provider_error(model: str, failure: _TurnFailed, attempts: int) -> ModelProviderError:

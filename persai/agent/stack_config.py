@@ -5,6 +5,11 @@ distribution), reduced to what the Responses API needs: inference, responses and
 builtin responses provider requires (vector_io, files, tool_runtime). Secrets never appear in the
 file: it names environment variables (`${env.VAR}`) and `stack_environment` gives their values to
 the server's process.
+
+One config serves both servers: `llama stack run CONFIG` (llama-stack 0.7) and `ogx run CONFIG
+--insecure` (OGX 1.5, Llama Stack's successor, which reads the same format). The only stores
+whose kind differs between the two (prompts and connectors: key-value in Llama Stack 0.7, SQL in
+OGX) are left out, so that each server uses its own default on the backends defined here.
 """
 
 from __future__ import annotations
@@ -134,7 +139,7 @@ def _support_providers(state_dir: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def _storage(state_dir: Path) -> dict[str, Any]:
-    """SQLite key-value and SQL stores under state_dir."""
+    """SQLite key-value and SQL stores under state_dir, valid for Llama Stack and OGX alike."""
     return {
         "backends": {
             "kv_default": {"type": "kv_sqlite", "db_path": str(state_dir / "kvstore.db")},
@@ -144,14 +149,19 @@ def _storage(state_dir: Path) -> dict[str, Any]:
             "metadata": {"namespace": "registry", "backend": "kv_default"},
             "inference": {"table_name": "inference_store", "backend": "sql_default"},
             "conversations": {"table_name": "openai_conversations", "backend": "sql_default"},
-            "prompts": {"namespace": "prompts", "backend": "kv_default"},
-            "connectors": {"namespace": "connectors", "backend": "kv_default"},
+            # prompts, connectors: each server's default on these backends (Llama Stack 0.7: a
+            # namespace of kv_default; OGX: a table of sql_default)
         },
     }
 
 
-def build_stack_config(settings: Settings, *, port: int = 8321) -> dict[str, Any]:
-    """The run config as a dict; raises NoModelProvider when no provider is configured."""
+def build_stack_config(
+    settings: Settings, *, port: int = 8321, host: str | None = None
+) -> dict[str, Any]:
+    """The run config as a dict; raises NoModelProvider when no provider is configured.
+
+    `host` is the address the server listens on (None: every interface, as a container needs).
+    """
     inference = _inference_providers(settings)
     if not inference:
         raise NoModelProvider()
@@ -163,13 +173,15 @@ def build_stack_config(settings: Settings, *, port: int = 8321) -> dict[str, Any
         "providers": {"inference": inference, **_support_providers(state_dir)},
         "storage": _storage(state_dir),
         "registered_resources": {"models": []},
-        "server": {"port": port},
+        "server": {"port": port} | ({"host": host} if host else {}),
     }
 
 
-def write_stack_config(settings: Settings, path: Path, *, port: int = 8321) -> Path:
+def write_stack_config(
+    settings: Settings, path: Path, *, port: int = 8321, host: str | None = None
+) -> Path:
     """Write the run config as YAML to path (creating the state directory) and return path."""
-    config = build_stack_config(settings, port=port)
+    config = build_stack_config(settings, port=port, host=host)
     settings.stack_state_dir.expanduser().mkdir(parents=True, exist_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config, sort_keys=False))

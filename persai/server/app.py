@@ -22,6 +22,7 @@ from persai.server import compat, investigations, ops
 from persai.server.auth import Authenticator
 from persai.server.middleware import RequestContext
 from persai.server.state import AppState
+from persai.server.stream_slots import StreamSlots
 from persai.server.streams import EventHub
 from persai.server.token_validator import TokenValidator
 from persai.version import __version__
@@ -97,9 +98,13 @@ def _open_state(settings: Settings) -> AppState:
         settings=settings,
         redis=redis,
         store=store,
-        events=EventHub(store),
-        conversations=ConversationStore(redis),
-        queue=Publisher(create_celery(settings, settings.redis_url), redis),
+        events=EventHub(store, StreamSlots(redis, per_user=settings.streams_per_user)),
+        conversations=ConversationStore(
+            redis,
+            retention_s=settings.conversation_retention_s,
+            per_owner=settings.conversations_per_user,
+        ),
+        queue=Publisher(create_celery(settings, settings.redis_url)),
         http=http,
         gateway=ModelGateway(settings.llama_stack_url or "", timeout_s=10.0),
         authenticator=Authenticator(settings, validator),

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from redis.exceptions import RedisError
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -37,11 +37,12 @@ from persai.datasources import MAX_PATH_LENGTH, parse_datasource
 from persai.errors import PersAIError
 from persai.jobs import keys, redis_errors
 from persai.server.auth import Principal
-from persai.server.compat_frames import TurnFrames, error_chunk
+from persai.server.compat_frames import TurnFrames
 from persai.server.deps import CurrentUser, Limit, Offset, State
-from persai.server.investigations import submit_question
+from persai.server.investigations import path_id, submit_question
 from persai.server.schemas import ERROR_RESPONSES
 from persai.server.state import AppState
+from persai.server.stream_slots import holding
 
 __all__ = ["TURN_RETRY_WINDOW_S", "router"]
 
@@ -83,6 +84,8 @@ class TurnRequest(BaseModel):
     message: str = Field(min_length=1, description="The question, in plain words.")
 
 
+SessionId = Annotated[str, Depends(path_id("session_id", "conversation"))]
+"""A session id from the path: a conversation's (a malformed one is the same 404 as unknown)."""
 DatasourcePath = Annotated[
     str,
     Query(
@@ -97,7 +100,8 @@ DatasourcePath = Annotated[
 async def create_session(
     user: CurrentUser, state: State, body: SessionCreate | None = None
 ) -> SessionCreated:
-    """Start a chat session (a conversation of the caller's)."""
+    """Start a chat session (a conversation of the caller's); 429 when the caller holds
+    `PERSAI_CONVERSATIONS_PER_USER` of them already."""
     title = body.session_name if body else ""
     return SessionCreated(session_id=await state.conversations.create(user.user, title=title))
 
@@ -112,7 +116,7 @@ async def list_sessions(
 
 
 @router.delete("/session/{session_id}", status_code=204)
-async def delete_session(session_id: str, user: CurrentUser, state: State) -> None:
+async def delete_session(user: CurrentUser, session_id: SessionId, state: State) -> None:
     """Delete a session and its history; another user's session is a 404."""
     await state.conversations.delete_for(user.user, session_id)
 
@@ -123,19 +127,25 @@ async def delete_session(session_id: str, user: CurrentUser, state: State) -> No
     responses={200: {"content": {"text/event-stream": {}}, "description": "The turn's chunks."}},
 )
 async def create_turn(
-    session_id: str,
+    user: CurrentUser,
+    session_id: SessionId,
     body: TurnRequest,
     datasource_path: DatasourcePath,
-    user: CurrentUser,
     state: State,
 ) -> EventSourceResponse:
     """Ask a question in a session; its investigation streams as Llama Stack 0.2 turn chunks."""
     datasource = parse_datasource(datasource_path, state.settings.perses_api_prefix).path
     await state.conversations.get_for(user.user, session_id, messages=False)
-    job_id = await _turn_job(state, user, session_id, body.message, datasource)
+    slot = await state.events.slots.claim(user.user)  # the turn streams like any job
+    try:
+        job_id = await _turn_job(state, user, session_id, body.message, datasource)
+    except BaseException:
+        await slot.release()
+        raise
     frames = TurnFrames(turn_id=job_id, session_id=session_id, question=body.message)
     heartbeat_s = state.settings.compat_heartbeat_s
-    return EventSourceResponse(_stream(state, job_id, frames), ping=heartbeat_s, sep="\n")
+    stream = holding(slot, _stream(state, job_id, frames))
+    return EventSourceResponse(stream, ping=heartbeat_s, sep="\n")
 
 
 async def _turn_job(
@@ -174,7 +184,8 @@ async def _turn_job(
 async def _stream(
     state: AppState, job_id: str, frames: TurnFrames
 ) -> AsyncIterator[ServerSentEvent]:
-    """The turn's chunks, from the job's first event on, until it ends (or fails)."""
+    """The turn's chunks, from the job's first event on, until it ends (or fails: then with the
+    reason as the turn's last text, see `compat_frames`)."""
     for chunk in frames.start():
         yield _sse(chunk)
     try:
@@ -182,10 +193,12 @@ async def _stream(
             yield _sse(chunk)
     except PersAIError as exc:
         log.warning("turn stream of job %s ended early: %s", job_id, exc.message)
-        yield _sse(error_chunk(exc.message))
+        for chunk in frames.fail(exc.message):
+            yield _sse(chunk)
         return
-    if not frames.finished:
-        yield _sse(error_chunk("the investigation was not found (expired, or never queued)"))
+    if not frames.finished:  # the job went away before its end
+        for chunk in frames.fail("it was not found (expired, or never queued)"):
+            yield _sse(chunk)
 
 
 async def _chunks(

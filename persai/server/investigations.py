@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from persai.credentials import Credentials
 from persai.datasources import parse_datasource, resolve
 from persai.errors import (
-    InvalidRequest,
+    NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
     TooManyRequests,
@@ -26,6 +28,8 @@ from persai.server.auth import Principal
 from persai.server.deps import CurrentUser, Limit, Offset, State
 from persai.server.schemas import (
     ERROR_RESPONSES,
+    ID_EXAMPLE,
+    ID_PATTERN,
     ConversationDetail,
     ConversationSummary,
     InvestigationAccepted,
@@ -35,13 +39,40 @@ from persai.server.schemas import (
     ModelList,
 )
 from persai.server.state import AppState
+from persai.server.stream_slots import holding
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
 HEARTBEAT_S = 15
-_EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")
+_ID = re.compile(ID_PATTERN)
+
+
+def path_id(name: str, what: str) -> Callable[..., Awaitable[str]]:
+    """A dependency reading the id in path parameter `name`: one that is not shaped like the
+    ids PersAI makes names nothing, so it is the same 404 as an unknown one ("no {what} ...",
+    as the stores say) and never reaches Redis, where `{id}:events` would name another key."""
+
+    # a default, not `Annotated`: the annotations of this module are strings, and those could
+    # not name `name` and `what` when FastAPI reads them
+    async def checked(
+        value: str = Path(
+            alias=name,
+            description=f"The {what}'s id (32 lowercase hex digits).",
+            examples=[ID_EXAMPLE],
+            json_schema_extra={"pattern": ID_PATTERN},
+        ),
+    ) -> str:
+        if not _ID.fullmatch(value):
+            raise NotFound(f"no {what} {value!r}")
+        return value
+
+    return checked
+
+
+JobId = Annotated[str, Depends(path_id("job_id", "investigation"))]
+ConversationId = Annotated[str, Depends(path_id("conversation_id", "conversation"))]
 
 
 @router.post("/investigations", status_code=202, response_model=InvestigationAccepted)
@@ -138,17 +169,14 @@ async def admit(state: AppState, owner: str) -> None:
 
 
 async def enqueue(state: AppState, job: Job, credentials: Credentials | None) -> None:
-    """Store the job (and its sealed credentials), then queue its id for a worker."""
+    """Store the job (and its sealed credentials) with the queue message that runs it, in one
+    step: a job is never stored without its message, so an accepted one runs. Redis failing
+    here is a 503; a reply lost after the job was stored leaves a job that runs all the same."""
     sealed = None
     if credentials is not None and state.sealer is not None:
         sealed = state.sealer.seal(credentials, context=job.id)
-    await state.store.create(job, sealed, state.settings.credentials_ttl_s)
-    try:
-        await state.queue.send(job.id)
-    except Exception as exc:
-        job.error = "the job could not be queued (the broker is unreachable)"
-        await state.store.transition(job, JobStatus.FAILED, (JobStatus.QUEUED,))
-        raise ServiceUnavailable(f"{job.error}: {type(exc).__name__}", retry_after_s=5) from exc
+    message = state.queue.entry(job.id)
+    await state.store.create(job, sealed, state.settings.credentials_ttl_s, message)
 
 
 async def _model(state: AppState, requested: str | None) -> str:
@@ -186,7 +214,7 @@ async def list_investigations(
     response_class=Response,
     responses={200: {"model": Job, "description": "The investigation."}},
 )
-async def get_investigation(job_id: str, user: CurrentUser, state: State) -> Response:
+async def get_investigation(user: CurrentUser, job_id: JobId, state: State) -> Response:
     """Status, steps (each tool call with what the model saw), answer, usage.
 
     Polled often: the stored JSON is served as it is, without decoding it.
@@ -196,7 +224,7 @@ async def get_investigation(job_id: str, user: CurrentUser, state: State) -> Res
 
 
 @router.post("/investigations/{job_id}/cancel", response_model=Job)
-async def cancel(job_id: str, user: CurrentUser, state: State) -> Job:
+async def cancel(user: CurrentUser, job_id: JobId, state: State) -> Job:
     """Cancel a queued or running investigation; cancelling a finished one changes nothing."""
     job = await state.store.get_for(user.user, job_id)
     if job.status.terminal:
@@ -210,24 +238,27 @@ async def cancel(job_id: str, user: CurrentUser, state: State) -> Job:
 
 @router.get("/investigations/{job_id}/events", response_class=EventSourceResponse)
 async def events(
-    job_id: str,
     user: CurrentUser,
+    job_id: JobId,
     state: State,
     request: Request,
     last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
 ) -> EventSourceResponse:
-    """Server-Sent Events: the whole history first, then live; `Last-Event-ID` resumes."""
+    """Server-Sent Events: the whole history first, then live; `Last-Event-ID` resumes.
+
+    A user follows at most `PERSAI_STREAMS_PER_USER` streams at once (429 past it).
+    """
     await state.store.get_for(user.user, job_id)
-    after = last_event_id or "0"
-    if after != "0" and not _EVENT_ID.fullmatch(after):
-        raise InvalidRequest("Last-Event-ID must be an event id such as 1732456789012-0")
-    return EventSourceResponse(_stream(state, job_id, after), ping=HEARTBEAT_S)
+    after = await state.events.resume_point(job_id, last_event_id)
+    slot = await state.events.slots.claim(user.user)
+    return EventSourceResponse(holding(slot, _stream(state, job_id, after)), ping=HEARTBEAT_S)
 
 
 async def _stream(state: AppState, job_id: str, after: str) -> AsyncIterator[ServerSentEvent]:
     """The job's events after `after`, until `done` (at once if it was already sent)."""
-    async for event in state.events.follow(job_id, after):
-        yield ServerSentEvent(data=json.dumps(event.data), event=event.event, id=event.id)
+    async with contextlib.aclosing(state.events.follow(job_id, after)) as events:
+        async for event in events:
+            yield ServerSentEvent(data=json.dumps(event.data), event=event.event, id=event.id)
 
 
 @router.get("/conversations", response_model=list[ConversationSummary])
@@ -240,12 +271,14 @@ async def list_conversations(
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail)
 async def get_conversation(
-    conversation_id: str, user: CurrentUser, state: State
+    user: CurrentUser, conversation_id: ConversationId, state: State
 ) -> ConversationDetail:
     c = await state.conversations.get_for(user.user, conversation_id)
     return ConversationDetail(id=c.id, title=c.title, created_at=c.created_at, messages=c.messages)
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204)
-async def delete_conversation(conversation_id: str, user: CurrentUser, state: State) -> None:
+async def delete_conversation(
+    user: CurrentUser, conversation_id: ConversationId, state: State
+) -> None:
     await state.conversations.delete_for(user.user, conversation_id)

@@ -34,7 +34,7 @@ from tests.support.prometheus import PrometheusServer
 from tests.support.scripted_model import ScriptedModel
 
 SHOP = "/proxy/projects/shop/datasources/prom"
-SECRET_KEY = "integration-test-sealing-key"
+SECRET_KEY = "integration-test-sealing-key-of-32-bytes-or-more"
 StartStack = Callable[..., PersAIStack]
 
 

@@ -141,9 +141,13 @@ def test_the_plugin_sdk_shows_the_range_query_and_the_answer(
     assert culprit in tool["toolCall"]["result"]
     assert answer == {"role": "agent", "content": f"The culprit is {culprit}."}
     assert user2["role"] == "user"
-    assert failed_tool["toolCall"]["args"] == {"query": "sum(", "duration": "1h"}
+    # a failed range query reports its window too: the plugin charts it over that window
+    assert set(failed_tool["toolCall"]["args"]) == {"query", "start", "end", "step"}
+    assert failed_tool["toolCall"]["args"]["query"] == "sum("
     assert failed_tool["content"].startswith("Error when running tool")
     assert answer2 == {"role": "agent", "content": "That query was invalid."}
+    assert [t["renderError"] for t in result["turns"]] == [None, None]
+    assert [set(c) for c in result["charts"]] == [{"callId", "query", "startMs", "endMs"}] * 2
 
     # what the SDK sent: the plugin's paths at the root of persai_url, with the SDK's headers
     session_id = result["sessionId"]
@@ -305,7 +309,7 @@ def test_a_retried_turn_reattaches_to_the_same_investigation(
         assert client.get("/api/v1/investigations").json()["total"] == 2
 
 
-def test_a_failed_turn_ends_with_one_error_frame(
+def test_a_failed_turn_shows_the_reason_in_the_chat(
     persai_stack: StartStack, scripted_model: ScriptedModel, sdk_client: Path
 ) -> None:
     scripted_model.add_scenario("compat-broken", [{"status": 400}])
@@ -315,27 +319,71 @@ def test_a_failed_turn_ends_with_one_error_frame(
     result = drive(sdk_client, running.api.url, "[scenario:compat-broken] Why?")
 
     [turn] = result["turns"]
-    errors = [c for c in turn["chunks"] if "error" in c]
-    assert errors == [turn["chunks"][-1]]
-    assert "400" in errors[0]["error"]["message"]
-    assert list(errors[0]) == ["error"]
-    assert frames(result["streams"][0]["text"])[-1].startswith('data: {"error"')
-
-    # How the plugin surfaces it: the SDK (0.2) yields the frame as a chunk rather than throwing,
-    # so nothing reaches the plugin's catch and its own error Alert stays empty; its chat reducer
-    # then reads `chunk.event.payload` inside a React state updater, and React throws that while
-    # rendering: Perses's error boundary shows this message instead of the chat, not the reason.
-    assert turn["error"] is None
-    assert turn["renderError"] == {
-        "name": "TypeError",
-        "message": "Cannot read properties of undefined (reading 'payload')",
-        "status": None,
-    }
     turn_id = turn["chunks"][0]["event"]["payload"]["turn_id"]
-    with running.client() as client:  # the reason is in the native API
+    with running.client() as client:  # the reason is in the native API ...
         job = client.get(f"/api/v1/investigations/{turn_id}").json()
     assert job["status"] == "failed"
     assert "400" in job["error"]
+
+    # ... and in the chat: no Llama Stack error frame (the SDK 0.2 yields it as a chunk and the
+    # plugin's reducer throws on it, blanking the chat), but the reason as the turn's last text
+    assert all(list(c) == ["event"] for c in turn["chunks"]), turn["chunks"]
+    assert all(b.startswith(('data: {"event"', ":")) for b in frames(result["streams"][0]["text"]))
+    assert (turn["error"], turn["renderError"]) == (None, None)
+    notice = f"The investigation failed: {job['error']}"
+    assert result["messages"] == [
+        {"role": "user", "content": "[scenario:compat-broken] Why?"},
+        {"role": "agent", "content": notice},
+    ]
+    last = turn["chunks"][-1]["event"]["payload"]
+    assert last["event_type"] == "turn_complete"
+    assert last["turn"]["output_message"]["content"] == notice
+
+
+def test_a_cancelled_turn_keeps_what_was_shown_and_says_so(
+    persai_stack: StartStack, scripted_model: ScriptedModel, sdk_client: Path
+) -> None:
+    look = {"name": "execute_instant_query", "arguments": {"query": "up"}}
+    scripted_model.add_scenario(
+        "compat-cancel",
+        [
+            {"text": "Let me look at what is up.", "tool_calls": [look]},
+            {"text": "Late.", "delay_s": 60},
+        ],
+    )
+    running = persai_stack()
+    assert running.api is not None
+    base_url, driven = running.api.url, []
+
+    def ask() -> None:
+        driven.append(drive(sdk_client, base_url, "[scenario:compat-cancel] Is it up?"))
+
+    driver = threading.Thread(target=ask)
+    driver.start()
+    with running.client() as client:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the tool's result is in
+            jobs = client.get("/api/v1/investigations").json()["items"]
+            if jobs and any(step["status"] == "ok" for step in jobs[0]["steps"]):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the investigation never ran its tool:\n{running.logs()}")
+        assert client.post(f"/api/v1/investigations/{jobs[0]['id']}/cancel").status_code == 200
+        driver.join(timeout=60)
+        assert client.get(f"/api/v1/investigations/{jobs[0]['id']}").json()["status"] == (
+            "cancelled"
+        )
+
+    [result] = driven
+    [turn] = result["turns"]
+    assert (turn["error"], turn["renderError"]) == (None, None)
+    assert all(list(c) == ["event"] for c in turn["chunks"])
+    user, said, tool, notice = result["messages"]
+    assert user == {"role": "user", "content": "[scenario:compat-cancel] Is it up?"}
+    assert said == {"role": "agent", "content": "Let me look at what is up."}
+    assert tool["toolCall"]["toolName"] == "execute_instant_query"
+    assert notice == {"role": "agent", "content": "The investigation was cancelled."}
 
 
 def test_cors_preflight_admits_the_perses_origin_and_the_sdk_headers(
@@ -447,8 +495,11 @@ def test_the_plugin_charts_each_range_query_over_the_window_it_queried(
         {"tool_calls": [{"name": "execute_range_query", "arguments": {"query": query, **asked}}]}
         for asked, _ in windows
     ]
+    # a query Prometheus refuses, and times the tool cannot parse (no window at all)
     bad = {"name": "execute_range_query", "arguments": {"query": "sum(", "duration": "1h"}}
+    unparsed = {"name": "execute_range_query", "arguments": {"query": query, "start": "yesterday"}}
     steps.insert(1, {"tool_calls": [bad]})
+    steps.insert(3, {"tool_calls": [unparsed]})
     steps.append({"text": "The culprit is {match}.", "match": r'service="([^"]+)"'})
     scripted_model.add_scenario("compat-windows", steps)
     running = persai_stack(PERSAI_DATASOURCES=f"prom={recorded_prometheus.url}")
@@ -473,21 +524,38 @@ def test_the_plugin_charts_each_range_query_over_the_window_it_queried(
         if r["status"] == 200 and r["query"] == query
     }
     assert len(queried) == len(windows)
+    refused = [
+        (float(r["start"]), float(r["end"]))
+        for r in recorded_prometheus.ranges
+        if r["status"] == 400 and r["query"] == "sum("
+    ]
+    assert len(refused) == 1
 
     drawn = set()
+    failed = []
     for chart in charts:
+        # every call, failed ones too, is charted over an absolute window: never the plugin's
+        # fallback, which names an undeclared `duration` (ToolCall.tsx) and would throw
+        assert set(chart) == {"callId", "query", "startMs", "endMs"}, chart
         step = by_call[chart["callId"]]
         model_window = {k: v for k, v in step["arguments"].items() if k != "query"}
+        window = (chart["startMs"] / 1000, chart["endMs"] / 1000)
         if step["status"] == "error":
-            # nothing reports the window of a failed call: the model's arguments stay, and the
-            # plugin's fallback for them names an undeclared `duration` (ToolCall.tsx)
+            failed.append(model_window)
+            if step["data"] is None:  # the times did not parse: the hour before the call
+                assert model_window == {"start": "yesterday"}
+                assert chart["query"] == query
+                assert window[1] - window[0] == 3600
+                assert int(before) <= window[1] <= after
+                continue
+            # Prometheus refused it: charted over the window it was sent, as the API reports
             assert model_window == {"duration": "1h"}
-            assert chart["error"]["name"] == "ReferenceError", chart
+            assert chart["query"] == "sum("
+            assert [window] == refused
+            assert window == (_epoch_s(step["data"]["start"]), _epoch_s(step["data"]["end"]))
             continue
         assert step["status"] == "ok"
-        assert set(chart) == {"callId", "query", "startMs", "endMs"}, chart
         assert chart["query"] == query
-        window = (chart["startMs"] / 1000, chart["endMs"] / 1000)
         # the plugin's window is the one Prometheus was sent and the native API reports ...
         assert window in queried
         assert window == (_epoch_s(step["data"]["start"]), _epoch_s(step["data"]["end"]))
@@ -498,6 +566,7 @@ def test_the_plugin_charts_each_range_query_over_the_window_it_queried(
         assert int(before) - offset <= window[1] <= after - offset
         drawn.add(window)
     assert drawn == queried
+    assert failed == [{"duration": "1h"}, {"start": "yesterday"}]
     assert result["messages"][-1]["content"] == (
         f"The culprit is {incidents['latency_spike'].truth.culprit_value}."
     )
@@ -525,7 +594,7 @@ def test_the_plugin_with_perses_cookies_works_as_its_user(
     running = persai_stack(
         PERSAI_AUTH="true",
         PERSES_API_URL=perses.base_url,
-        PERSAI_SECRET_KEY="compat-test-sealing-key",
+        PERSAI_SECRET_KEY="compat-test-sealing-key-of-32-bytes-or-more",
         PERSAI_DATASOURCES="",
     )
     assert running.api is not None

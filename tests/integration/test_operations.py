@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.conftest import PersAIStack
 from tests.integration.test_lifecycle import submit
 from tests.integration.test_walking_skeleton import DATASOURCE
-from tests.support.persai import wait_for_job
+from tests.support.persai import PersAIProcess, wait_for_job
 from tests.support.ports import free_port, wait_for_port
 from tests.support.scripted_model import ScriptedModel
 
@@ -69,6 +70,40 @@ def test_readiness_says_what_is_missing(
     assert checks["llama_stack"]["ok"] is False
     assert "Llama Stack" in checks["llama_stack"]["reason"]
     assert checks["worker"] == {"ok": False, "reason": "no worker heartbeat in the last 30 s"}
+
+
+def test_what_is_down_is_named_but_not_where(tmp_path: Path) -> None:
+    """Error bodies and /readyz reach clients: they name the dependency and the failure, never
+    its address (Redis's own message is "Error 111 connecting to 127.0.0.1:PORT")."""
+    redis_port, stack_port = free_port(), free_port()  # nothing listens on either
+    env = {
+        "PERSAI_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "PERSAI_LLAMA_STACK_URL": f"http://127.0.0.1:{stack_port}",
+        "PERSAI_AUTH": "false",
+        "PERSAI_DATASOURCES": "prom=http://prometheus.invalid:9090",
+    }
+    api = PersAIProcess("api", env, tmp_path / "api.log").wait_ready()
+    try:
+        with httpx.Client(base_url=api.url, timeout=30) as client:
+            ready = client.get("/readyz")
+            listed = client.get("/api/v1/investigations")
+            submitted = client.post(
+                "/api/v1/investigations", json={"question": "q", "datasource": DATASOURCE}
+            )
+    finally:
+        api.stop()
+
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    assert "Redis is unreachable" in checks["redis"]["reason"]
+    assert "Llama Stack is unreachable" in checks["llama_stack"]["reason"]
+    for answer in (listed, submitted):
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["type"] == "store_unavailable"
+        assert "Redis" in answer.json()["error"]["message"]
+    for answer in (ready, listed, submitted):
+        for address in ("127.0.0.1", str(redis_port), str(stack_port)):
+            assert address not in answer.text
 
 
 def test_ready_when_everything_is_up(persai_stack: Callable[..., PersAIStack]) -> None:

@@ -79,8 +79,13 @@ def test_configured_datasource_goes_direct_without_the_users_token() -> None:
     assert not endpoint.via_perses
 
 
+KEY = "a sealing key of thirty-two bytes or more"
+
+
 def test_other_datasources_go_through_perses_proxy() -> None:
-    settings = Settings(perses_api_url="http://perses:8080", datasources={"prom": "http://p:9090"})
+    settings = Settings(
+        perses_api_url="http://perses:8080", secret_key=KEY, datasources={"prom": "http://p:9090"}
+    )
     endpoint = resolve(parse_datasource("/proxy/projects/shop/datasources/prom"), settings)
     assert endpoint.base_url == "http://perses:8080/proxy/projects/shop/datasources/prom"
     assert endpoint.via_perses
@@ -90,3 +95,24 @@ def test_unknown_datasource_without_perses_is_a_clear_error() -> None:
     settings = Settings(datasources={"prom": "http://p:9090"}, auth=False)
     with pytest.raises(InvalidRequest, match="configured datasources are: prom"):
         resolve(parse_datasource("/proxy/globaldatasources/other"), settings)
+
+
+def test_with_perses_deciding_a_direct_datasource_name_goes_to_perses_with_the_token() -> None:
+    settings = Settings(
+        perses_api_url="http://perses:8080", secret_key=KEY, datasources={"demo": "http://p:9090"}
+    )
+    endpoint = resolve(parse_datasource("/proxy/globaldatasources/demo"), settings)
+    assert endpoint.base_url == "http://perses:8080/proxy/globaldatasources/demo"
+    assert endpoint.via_perses
+
+
+def test_direct_datasources_beside_perses_only_when_the_operator_opts_in() -> None:
+    settings = Settings(
+        perses_api_url="http://perses:8080",
+        secret_key=KEY,
+        datasources={"demo": "http://p:9090"},
+        direct_datasources_with_perses=True,
+    )
+    endpoint = resolve(parse_datasource("/proxy/globaldatasources/demo"), settings)
+    assert endpoint.base_url == "http://p:9090"
+    assert not endpoint.via_perses
