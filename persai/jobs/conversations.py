@@ -53,7 +53,9 @@ return 1
 """
 
 # KEYS: the conversation hash, its messages. ARGV: how many to keep, the messages to add.
-# The messages expire with the conversation; nothing is added to one that is gone.
+# The messages expire with the conversation; nothing is added to one that is gone (expired, or
+# deleted while the job that ends here ran). The check and the write are one script: a delete
+# cannot land between them, so a deleted conversation stays deleted.
 _APPEND = """
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl == -2 then return 0 end

@@ -20,7 +20,8 @@ persai:running                 set of job ids that are running (for crash recove
 persai:enqueued                sorted set of queued job ids by when their message was sent
                                (Unix s), for the sweep of queued jobs whose message was lost
 persai:cancel                  pub/sub channel: job ids whose cancel was asked
-persai:workers                 hash: worker id -> last heartbeat (unix seconds)
+persai:workers                 hash: worker id -> last heartbeat (Unix s by Redis's clock, TIME);
+                               a worker silent for a day leaves it
 persai:auth:{sha256}           cached verdict of Perses on a token
 persai:turn:{owner}:{conversation}:{sha256}   job id of a compatibility-API turn (short TTL),
                                so that a retried POST re-attaches instead of asking twice

@@ -207,6 +207,37 @@ return redis.call('XADD', KEYS[2], '*', 'event', ARGV[3], 'data', ARGV[4])
 """
 )
 
+# KEYS: job hash, credentials. ARGV: sealed credentials, their TTL (s). Refreshed credentials
+# are sealed again only while the job may still use them: a refresh that ends after the job
+# did (its final transition deleted them) writes nothing.
+_KEEP_CREDENTIALS = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'queued' and status ~= 'running' then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+WORKER_FORGOTTEN_S = 86_400
+"""A worker silent this long (a day: stopped, or restarted under a new id) leaves the
+workers' hash, which stays as small as the workers of the last day."""
+
+# KEYS: the workers' hash. ARGV: worker id, how long (s) a silent worker is remembered.
+# The heartbeat is stamped with Redis's clock, the one every host shares: a worker's own clock
+# may be off by any amount. The stamp goes first: Redis refuses it when out of memory.
+_BEAT = (
+    _NOW
+    + """
+local at = now()
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%.3f', at))
+local beats = redis.call('HGETALL', KEYS[1])
+for i = 1, #beats, 2 do
+  if (tonumber(beats[i + 1]) or 0) < at - tonumber(ARGV[2]) then
+    redis.call('HDEL', KEYS[1], beats[i])
+  end
+end
+"""
+)
+
 
 @asynccontextmanager
 async def redis_errors() -> AsyncIterator[None]:
@@ -236,6 +267,14 @@ def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, default=str)
 
 
+def _seconds(stamp: Any) -> float:
+    """A heartbeat's stamp (Unix s); one that is not a number is as old as can be."""
+    try:
+        return float(stamp)
+    except (TypeError, ValueError):
+        return float("-inf")
+
+
 def _job(status: Any, doc: Any) -> Job | None:
     """The job of its stored status and document (None: no such job)."""
     if status is None or doc is None:
@@ -256,6 +295,8 @@ class JobStore:
         self._load = redis.register_script(_LOAD)
         self._start = redis.register_script(_START)
         self._renew = redis.register_script(_RENEW)
+        self._keep_credentials = redis.register_script(_KEEP_CREDENTIALS)
+        self._beat = redis.register_script(_BEAT)
 
     async def create(
         self,
@@ -452,9 +493,13 @@ class JobStore:
             value = await self._redis.get(keys.credentials(job_id))
         return None if value is None else str(value)
 
-    async def store_credentials(self, job_id: str, sealed: str, ttl_s: int) -> None:
+    async def store_credentials(self, job_id: str, sealed: str, ttl_s: int) -> bool:
+        """Replace the job's sealed credentials (refreshed ones) while the job is queued or
+        running; whether they were stored (not for a job that ended or expired: its
+        credentials were deleted with its end and stay so)."""
+        names = [keys.job(job_id), keys.credentials(job_id)]
         async with redis_errors():
-            await self._redis.set(keys.credentials(job_id), sealed, ex=ttl_s)
+            return bool(await self._keep_credentials(keys=names, args=[sealed, ttl_s]))
 
     async def request_cancel(self, job_id: str) -> None:
         """Flag the job as cancelled and tell every worker (one of them may be running it)."""
@@ -513,3 +558,20 @@ class JobStore:
             return bool(
                 await self._redis.set(keys.REAPER, worker_id, nx=True, px=int(ttl_s * 1000))
             )
+
+    # Workers: each stamps its heartbeat with Redis's clock, which every host shares.
+
+    async def beat(self, worker_id: str) -> None:
+        """This worker is alive now, by Redis's clock (for /readyz)."""
+        argv: list[str | int] = [worker_id, WORKER_FORGOTTEN_S]
+        async with redis_errors():
+            await self._beat(keys=[keys.WORKERS], args=argv)
+
+    async def workers_seen(self, within_s: float) -> int:
+        """How many workers sent a heartbeat in the last `within_s` seconds of Redis's clock."""
+        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.time()
+            pipe.hgetall(keys.WORKERS)
+            (seconds, microseconds), beats = await pipe.execute()
+        now = seconds + microseconds / 1e6
+        return sum(1 for seen in beats.values() if now - _seconds(seen) <= within_s)

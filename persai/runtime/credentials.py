@@ -44,7 +44,10 @@ class CredentialsSource:
         ttl_s = self._settings.credentials_ttl_s
 
         async def keep(refreshed: Credentials) -> None:
-            await self._store.store_credentials(job_id, self.seal(refreshed, job_id), ttl_s)
+            # sealed again only while the job is unfinished: a refresh that ends after the job
+            # must not bring back the credentials its end deleted (for another TTL)
+            if not await self._store.store_credentials(job_id, self.seal(refreshed, job_id), ttl_s):
+                log.info("job %s ended meanwhile; its refreshed credentials are not kept", job_id)
 
         tokens = PersesTokens(
             credentials, self._http, str(self._settings.perses_api_url), on_refresh=keep

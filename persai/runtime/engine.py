@@ -17,7 +17,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -138,7 +137,7 @@ class Engine:
         self._closers = [gateway.aclose(), http.aclose(), tools_http.close(), redis.aclose()]
         self._background = [
             asyncio.create_task(self._listen_for_cancels(redis)),
-            asyncio.create_task(self._heartbeat(redis)),
+            asyncio.create_task(self._heartbeat()),
             asyncio.create_task(self._recover_orphans()),
         ]
 
@@ -198,15 +197,16 @@ class Engine:
                             task.cancel()
                 await asyncio.sleep(1.0)
 
-    async def _heartbeat(self, redis: aioredis.Redis) -> None:
-        """Every few seconds: this worker is alive (for /readyz), and so are its jobs (leases,
-        each in its attempt). A job whose attempt is over here (another worker took it over
-        after this one stalled, or it was cancelled) is stopped."""
+    async def _heartbeat(self) -> None:
+        """Every few seconds: this worker is alive (for /readyz; stamped by Redis's clock, not
+        this host's), and so are its jobs (leases, each in its attempt). A job whose attempt is
+        over here (another worker took it over after this one stalled, or it was cancelled) is
+        stopped."""
         assert self._store is not None
         assert self._runner is not None
         while True:
             try:
-                await redis.hset(keys.WORKERS, self.worker_id, str(time.time()))
+                await self._store.beat(self.worker_id)
                 leases = dict(self._runner.attempts)
                 over = await self._store.renew(
                     leases, self.worker_id, self._settings.heartbeat_timeout_s

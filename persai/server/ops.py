@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -10,7 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from persai.errors import PersAIError
-from persai.jobs import keys, redis_errors
+from persai.jobs import redis_errors
 from persai.server.deps import State
 from persai.version import __version__
 
@@ -66,13 +65,12 @@ async def _check_llama_stack(state: State) -> dict[str, Any]:
 
 
 async def _check_workers(state: State) -> dict[str, Any]:
-    async with redis_errors():
-        beats = await state.redis.hgetall(keys.WORKERS)
-    now = time.time()
-    alive = [worker for worker, seen in beats.items() if now - float(seen) <= WORKER_SEEN_S]
+    # by Redis's clock, which stamped the heartbeats: the API's and the workers' hosts may
+    # disagree on the time by any amount
+    alive = await state.store.workers_seen(WORKER_SEEN_S)
     if not alive:
         return {"ok": False, "reason": f"no worker heartbeat in the last {WORKER_SEEN_S:.0f} s"}
-    return {"ok": True, "workers": len(alive)}
+    return {"ok": True, "workers": alive}
 
 
 @router.get("/version")

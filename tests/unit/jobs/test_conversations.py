@@ -1,5 +1,6 @@
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import fakeredis
 import pytest
@@ -91,3 +92,56 @@ async def test_the_most_recently_used_is_listed_first(conversations: Conversatio
     listed = await conversations.list_for("alice", offset=0, limit=10)
     assert [c.id for c in listed] == [first, second]
     assert listed[0].title == "first"  # a name, once given, stays
+
+
+class ReplicaInBetween(fakeredis.FakeAsyncRedis):
+    """A client after whose next command `then` runs (once): what another replica does while
+    this one is in the middle of an operation, if that operation takes more than one command."""
+
+    then: Callable[[], Awaitable[object]] | None = None
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        reply = await super().execute_command(*args, **options)
+        if (then := self.then) is not None:
+            self.then = None
+            await then()
+        return reply
+
+
+async def _keys_of(redis: fakeredis.FakeAsyncRedis, conversation_id: str) -> list[str]:
+    return [key async for key in redis.scan_iter(match=f"*{conversation_id}*")]
+
+
+async def test_a_job_ending_after_its_conversation_was_deleted_brings_nothing_back(
+    redis: fakeredis.FakeAsyncRedis, conversations: ConversationStore
+) -> None:
+    conversation_id = await conversations.create("alice", "why?")
+    await conversations.append(conversation_id, [{"role": "user", "content": "why?"}])
+    await conversations.delete_for("alice", conversation_id)  # while its next turn runs
+    await conversations.touch("alice", conversation_id, "and now?")  # a follow-up raced it
+    await conversations.append(conversation_id, [{"role": "assistant", "content": "late"}])
+    assert await _keys_of(redis, conversation_id) == []
+    assert await conversations.list_for("alice", offset=0, limit=10) == []
+    with pytest.raises(NotFound):
+        await conversations.get_for("alice", conversation_id)
+
+
+async def test_a_delete_landing_in_the_middle_of_an_append_stays_a_delete() -> None:
+    server = fakeredis.FakeServer()
+    worker = ReplicaInBetween(server=server, decode_responses=True)
+    api = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
+    conversations = ConversationStore(worker)
+    conversation_id = await conversations.create("alice", "why?")
+    await conversations.append(conversation_id, [{"role": "user", "content": "why?"}])
+
+    async def deleted() -> None:
+        await ConversationStore(api).delete_for("alice", conversation_id)
+
+    worker.then = deleted  # after the append's first command, whatever it is
+    await conversations.append(conversation_id, [{"role": "assistant", "content": "late"}])
+    assert worker.then is None  # the delete did land
+    assert await _keys_of(api, conversation_id) == []
+    with pytest.raises(NotFound):
+        await ConversationStore(api).get_for("alice", conversation_id)
+    await worker.aclose()
+    await api.aclose()

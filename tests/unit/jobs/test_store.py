@@ -1,5 +1,6 @@
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -256,3 +257,31 @@ async def test_a_worker_with_an_old_view_of_the_job_does_not_start_it(store: Job
     again = await _start(store, "worker-b")
     assert again is not None
     assert again.attempts == 2
+
+
+async def test_credentials_refreshed_after_the_job_ended_are_not_sealed_again(
+    store: JobStore,
+) -> None:
+    redis = store._redis
+    await store.create(job(), "sealed", 60, message())
+    running = await _start(store, "worker-a")
+    assert running is not None
+    assert await store.store_credentials("j1", "refreshed", 60)  # while it runs: kept
+    assert await store.credentials("j1") == "refreshed"
+    assert await store.transition(running, JobStatus.SUCCEEDED, (JobStatus.RUNNING,))
+    assert await store.credentials("j1") is None  # deleted with its end
+
+    assert not await store.store_credentials("j1", "late", 86_400)  # a refresh ending later
+    assert not await store.store_credentials("expired", "late", 86_400)  # no record at all
+    assert [key async for key in redis.scan_iter(match="*:credentials")] == []
+
+
+async def test_a_worker_is_seen_by_its_heartbeat_until_it_stops(store: JobStore) -> None:
+    redis = store._redis
+    await redis.hset(keys.WORKERS, "stopped-yesterday", repr(time.time() - 2 * 86_400))
+    assert await store.workers_seen(within_s=0.5) == 0
+    await store.beat("worker-a")
+    assert await store.workers_seen(within_s=0.5) == 1
+    assert await redis.hkeys(keys.WORKERS) == ["worker-a"]  # the long-silent one is forgotten
+    await asyncio.sleep(0.6)  # worker-a stopped
+    assert await store.workers_seen(within_s=0.5) == 0
