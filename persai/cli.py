@@ -119,7 +119,13 @@ def parser() -> argparse.ArgumentParser:
     question.add_argument("--model", help="model id (see GET /api/v1/models)")
     question.set_defaults(run=_ask)
 
-    stack = commands.add_parser("stack-config", help="write a Llama Stack run config")
+    stack = commands.add_parser(
+        "stack-config",
+        help="write a Llama Stack run config (the same file serves OGX)",
+        description="Write the run config of a Llama Stack server for the configured model "
+        "providers. One file serves both servers: `llama stack run FILE` (llama-stack 0.7) "
+        "and `ogx run FILE --insecure` (OGX 1.5).",
+    )
     stack.add_argument("--output", "-o", default="llama-stack.yaml")
     stack.add_argument("--port", type=int, default=8321)
     stack.set_defaults(run=_stack_config)

@@ -1,8 +1,9 @@
 """Real servers for the integration tests, started once per session on free loopback ports.
 
 Redis, Prometheus (backfilled with every incident scenario), the scripted model and a real
-Llama Stack in front of it are shared; PersAI's own API and worker processes are started per
-test by `persai_stack`, so each test sees fresh processes (and may kill them).
+Llama Stack in front of it are shared (and OGX instead, for modules marked `ON_EVERY_SERVER`);
+PersAI's own API and worker processes are started per test by `persai_stack`, so each test sees
+fresh processes (and may kill them).
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ import pytest
 
 from persai.config import Settings
 from persai.incidents import Incident, IncidentParams, generate_all, to_openmetrics
-from tests.support.llama_stack import LlamaStack, llama_stack, require_llama_stack
+from tests.support.llama_stack import (
+    SERVERS,
+    LlamaStack,
+    ServerKind,
+    llama_stack,
+    require_llama_stack,
+)
 from tests.support.persai import PersAIProcess, wait_for_worker
 from tests.support.prometheus import PrometheusServer
 from tests.support.redis import RedisServer
@@ -56,15 +63,35 @@ def scripted_model() -> Iterator[ScriptedModel]:
     model.stop()
 
 
+ON_EVERY_SERVER = pytest.mark.parametrize("stack", SERVERS, indirect=True, scope="session")
+"""A module's `pytestmark` to run its tests on Llama Stack and on OGX (`stack` is Llama Stack
+otherwise): each test that uses `stack` runs once per server, `[llama-stack]` and `[ogx]`."""
+
+
 @pytest.fixture(scope="session")
 def stack(
-    tmp_path_factory: pytest.TempPathFactory, scripted_model: ScriptedModel
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    scripted_model: ScriptedModel,
 ) -> Iterator[LlamaStack]:
-    require_llama_stack()
-    directory = tmp_path_factory.mktemp("llama-stack")
+    """The shared stack in front of the scripted model: Llama Stack, or the server that
+    `ON_EVERY_SERVER` passes (one at a time: pytest stops one before starting the other)."""
+    server: ServerKind = getattr(request, "param", "llama-stack")
+    require_llama_stack(server)
+    _forget_earlier_calls(scripted_model)
+    directory = tmp_path_factory.mktemp(server)
     settings = Settings(llm_base_url=scripted_model.base_url, stack_state_dir=directory)
-    with llama_stack(settings, directory) as running:
+    with llama_stack(settings, directory, server=server) as running:
         yield running
+
+
+def _forget_earlier_calls(model: ScriptedModel) -> None:
+    """Clear the scripted model's request log and `times` counters: on the next server, the
+    same tests send the same questions again and count the requests of their scenarios."""
+    state = model.app.state.scripted
+    with state.lock:
+        state.log.clear()
+        state.failures.clear()
 
 
 @pytest.fixture

@@ -8,9 +8,11 @@ from collections.abc import Callable
 import httpx
 
 from persai.incidents import Incident
-from tests.integration.conftest import PersAIStack
+from tests.integration.conftest import ON_EVERY_SERVER, PersAIStack
 from tests.support.persai import wait_for_job
 from tests.support.scripted_model import ScriptedModel
+
+pytestmark = ON_EVERY_SERVER  # on Llama Stack and on OGX
 
 DATASOURCE = "/proxy/globaldatasources/prom"
 
