@@ -3,6 +3,9 @@
 Submits the investigation, follows its event stream (resuming where it left off if the
 connection drops), shows each tool call as it happens and the answer as it is written. Ctrl-C
 offers to cancel the investigation.
+
+What the server sends (the model's text, label values, error messages) is shown as text: a
+control character in it is written out (`\\x1b`), never sent to the terminal to act on.
 """
 
 from __future__ import annotations
@@ -26,17 +29,34 @@ BOLD, DIM, CYAN, RED, GREEN, RESET = (
 )
 
 
+# C0 controls but tab and newline, DEL, and C1 controls (U+0080-U+009F: a terminal may take
+# U+009B as CSI): ESC starts CSI and OSC sequences (cursor moves, erasing, window titles, links,
+# the clipboard with OSC 52), CR and BS overwrite what was shown.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character but newline and tab written out as `\\xNN`."""
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+
+
 @dataclass
 class Console:
-    """Where output goes; colours only on a terminal."""
+    """Where output goes; colours only on a terminal.
+
+    Every text is written as text (`printable`): only the console's own styles and line
+    starts reach the terminal as control sequences.
+    """
 
     out: TextIO
     colour: bool
 
-    def write(self, text: str, style: str = "") -> None:
+    def write(self, text: str, style: str = "", *, line_start: bool = False) -> None:
+        """Write `text`; `line_start`: over the current line (a carriage return first)."""
+        text = printable(text)
         if self.colour and style:
             text = f"{style}{text}{RESET}"
-        self.out.write(text)
+        self.out.write(f"\r{text}" if line_start else text)
         self.out.flush()
 
 
@@ -140,7 +160,7 @@ class Asker:
     def _on_message_delta(self, data: dict[str, Any]) -> None:
         """The answer is being written: show how far it got, then render it whole."""
         self.written += len(data.get("text", ""))
-        self.console.write(f"\r  writing the answer: {self.written} characters", DIM)
+        self.console.write(f"  writing the answer: {self.written} characters", DIM, line_start=True)
 
     def _on_answer(self, data: dict[str, Any]) -> None:
         self.console.write("\n\n" if self.written else "\n")
@@ -158,7 +178,7 @@ class Asker:
 def _error(response: httpx.Response) -> str:
     try:
         error = response.json()["error"]
-        return f"{response.status_code} {error['type']}: {error['message']}"
+        return printable(f"{response.status_code} {error['type']}: {error['message']}")
     except (ValueError, KeyError, TypeError):
         return f"HTTP {response.status_code}"
 

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
+    # Conversations
+    history_budget_tokens: int = Field(default=8000, ge=0)
+    """What a follow-up's earlier turns may cost each model call, by PersAI's token estimate:
+    past it, earlier tool results are shortened or left out first (0: no earlier turns)."""
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

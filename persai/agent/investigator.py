@@ -12,10 +12,11 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from persai import metrics
+from persai.agent import history
 from persai.agent.answer import StreamGuard, neutralise
 from persai.agent.llama import (
     AssistantMessage,
@@ -78,6 +79,8 @@ class Limits:
     deadline: float
     """The event loop's time (`loop.time()`, monotonic seconds) at which the steps stop and the
     answer is forced from what was found."""
+    history_budget_tokens: int = history.DEFAULT_BUDGET_TOKENS
+    """What the conversation's earlier turns may cost each model call (`history.fit`)."""
 
 
 class Investigator:
@@ -98,6 +101,8 @@ class Investigator:
         progress: Progress,
     ) -> Progress:
         """Investigate `turn`; `progress` is filled in as it goes and returned with the answer."""
+        # every model call sends the earlier turns again: within their budget, oldest cut first
+        turn = replace(turn, history=history.fit(turn.history, limits.history_budget_tokens))
         progress.messages.append(UserMessage(text=turn.question))
         try:
             async with asyncio.timeout_at(limits.deadline):

@@ -6,20 +6,33 @@ This is the only module that imports `llama_stack_client`. Errors are mapped her
 - a model the stack does not serve        -> UnknownModel
 - the provider failing (429, 5xx, stream  -> retried with bounded exponential backoff while
   `response.failed`), or a call too slow     nothing was streamed yet, then ModelProviderError
+- the connection refused, reset or broken -> retried with backoff (and jitter) until the call's
+  before any text or tool call came          deadline: a restarting stack costs a wait, not the
+                                             job; then ModelUnavailable
 
 Llama Stack 0.7.3 retries the upstream call itself (twice) and reports an upstream failure inside
 a 200 stream as a `response.failed` event (`code: server_error`, the provider's message), so the
 upstream HTTP status reaches us only as that message.
+
+A turn is retried only while nothing of it reached `on_text` or the turn (no text, no tool
+call): the request is stateless (`store: False`, the whole input sent each time, tools run by
+PersAI, not the stack), so a second try repeats no effect but the provider's tokens. Once text
+streamed, a broken connection fails the turn (the text was shown).
+
+The models a stack serves are looked up through a `ModelCatalog` (catalog.py): cached, one
+lookup at a time, each with its own deadline, a failure cached briefly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
 from llama_stack_client import (
     APIConnectionError,
     APIError,
@@ -28,6 +41,7 @@ from llama_stack_client import (
     AsyncLlamaStackClient,
 )
 
+from persai.agent.catalog import ModelCatalog
 from persai.errors import ModelProviderError, ModelUnavailable, UnknownModel
 
 __all__ = [
@@ -45,6 +59,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 10.0
+_MAX_RECONNECT_BACKOFF_S = 5.0
+"""The longest wait between tries to reach a stack that refused or dropped the connection."""
 _RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 
@@ -130,6 +146,14 @@ class _TurnFailed(Exception):
         self.detail, self.retryable, self.status = detail, retryable, status
 
 
+class _ConnectionLost(Exception):
+    """No connection to the stack (refused, reset), or it broke off while the turn streamed."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 def _input_item(message: Message) -> dict[str, Any]:
     """A Responses API input item for a message."""
     match message:
@@ -169,6 +193,7 @@ class ModelGateway:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self._client = AsyncLlamaStackClient(base_url=base_url, timeout=timeout_s, max_retries=0)
+        self.catalog = ModelCatalog(self.list_models)
 
     async def stream_turn(
         self,
@@ -181,8 +206,9 @@ class ModelGateway:
     ) -> ModelTurn:
         """Run one turn, passing text deltas to `on_text` as they arrive.
 
-        `tools=[]` asks for an answer without tools. Retries 429/5xx and failed responses
-        while nothing was streamed yet (at most `max_retries` times).
+        `tools=[]` asks for an answer without tools. While nothing was streamed yet, retries
+        429/5xx and failed responses (at most `max_retries` times) and a connection refused or
+        broken (a restarting stack: until the deadline), all within `timeout_s` in all.
         """
         request: dict[str, Any] = {
             "model": model,
@@ -193,28 +219,66 @@ class ModelGateway:
         }
         if tools:
             request["tools"] = [_tool_param(t) for t in tools]
-        for attempt in range(self.max_retries + 1):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        failures = reconnects = 0
+        while True:
             turn = ModelTurn()
             try:
-                async with asyncio.timeout(self.timeout_s):
+                async with asyncio.timeout_at(deadline):
                     await self._attempt(request, turn, on_text)
                 return turn
             except _TurnFailed as failure:
-                if await self._is_unknown(model, failure):
-                    raise UnknownModel(f"model {model!r} is not served by Llama Stack") from failure
-                streamed = bool(turn.text or turn.tool_calls)
-                if not failure.retryable or streamed or attempt == self.max_retries:
-                    raise _provider_error(model, failure, attempt + 1) from failure
-                delay = min(self.backoff_s * 2**attempt, _MAX_BACKOFF_S)
-                logger.warning(
-                    "model %s failed (%s), retry %d/%d in %.1f s",
-                    model, failure.detail, attempt + 1, self.max_retries, delay,
-                )  # fmt: skip
-                await asyncio.sleep(delay)
+                delay = await self._after_failure(
+                    model, failure, turn, failures, deadline - loop.time()
+                )
+                failures += 1
+            except _ConnectionLost as lost:
+                delay = self._after_lost(lost, turn, reconnects, deadline - loop.time())
+                reconnects += 1
             except TimeoutError as exc:
                 message = f"model {model} did not answer within {self.timeout_s:g} s"
                 raise ModelProviderError(message) from exc
-        raise AssertionError("unreachable")  # the loop returns or raises
+            await asyncio.sleep(delay)
+
+    async def _after_failure(
+        self, model: str, failure: _TurnFailed, turn: ModelTurn, failures: int, remaining_s: float
+    ) -> float:
+        """The wait before trying a failed turn again; raises when it is not tried again (nor
+        when the wait would outlast the deadline: the provider's failure is the news)."""
+        if await self._is_unknown(model, failure):
+            raise UnknownModel(f"model {model!r} is not served by Llama Stack") from failure
+        delay = min(self.backoff_s * 2.0**failures, _MAX_BACKOFF_S)
+        last = failures == self.max_retries or delay >= remaining_s
+        if not failure.retryable or _streamed(turn) or last:
+            raise _provider_error(model, failure, failures + 1) from failure
+        logger.warning(
+            "model %s failed (%s), retry %d/%d in %.1f s",
+            model, failure.detail, failures + 1, self.max_retries, delay,
+        )  # fmt: skip
+        return delay
+
+    def _after_lost(
+        self, lost: _ConnectionLost, turn: ModelTurn, reconnects: int, remaining_s: float
+    ) -> float:
+        """The wait before trying again to reach the stack: growing, with jitter, and at most
+        half the time left, so that the tries go on until close to the deadline. Raises once
+        less than `backoff_s` is left, or once the turn had streamed (what was shown cannot
+        be taken back)."""
+        cause = type(lost.cause.__cause__ or lost.cause).__name__
+        if _streamed(turn):
+            raise ModelUnavailable(
+                f"the connection to Llama Stack broke while the model was answering: {cause}"
+            ) from lost
+        if remaining_s < self.backoff_s:
+            raise _unreachable(lost.cause) from lost
+        # jitter: the jobs that lost the stack at the same moment do not all come back at once
+        backoff = min(self.backoff_s * 2.0**reconnects, _MAX_RECONNECT_BACKOFF_S)
+        delay = min(backoff * random.uniform(0.5, 1.0), remaining_s / 2)
+        logger.warning(
+            "Llama Stack unreachable (%s), try %d in %.1f s", cause, reconnects + 2, delay
+        )
+        return delay
 
     async def _attempt(
         self,
@@ -228,10 +292,12 @@ class ModelGateway:
             async with stream:
                 async for event in stream:
                     await self._handle(event, turn, on_text)
-        except APITimeoutError as exc:
+        except (APITimeoutError, httpx.TimeoutException) as exc:
             raise TimeoutError(str(exc)) from exc
-        except APIConnectionError as exc:
-            raise _unreachable(exc) from exc
+        except APIConnectionError as exc:  # refused, reset or closed before the response began
+            raise _ConnectionLost(exc) from exc
+        except httpx.TransportError as exc:  # the stream broke off (the SDK passes httpx's on)
+            raise _ConnectionLost(exc) from exc
         except APIStatusError as exc:
             retryable = exc.status_code in _RETRYABLE_STATUS
             raise _TurnFailed(_detail(exc), retryable=retryable, status=exc.status_code) from exc
@@ -270,6 +336,10 @@ class ModelGateway:
         except ModelUnavailable:
             return False
 
+    async def models(self) -> list[str]:
+        """`list_models` through the catalog: cached, one lookup at a time (the API's way)."""
+        return await self.catalog.models()
+
     async def list_models(self) -> list[str]:
         """Ids of the LLMs the stack serves (`provider_id/provider_model_id`)."""
         try:
@@ -292,6 +362,11 @@ class ModelGateway:
     async def aclose(self) -> None:
         """Close the HTTP connections."""
         await self._client.close()
+
+
+def _streamed(turn: ModelTurn) -> bool:
+    """Whether any of the turn reached the caller (text passed on, a tool call made)."""
+    return bool(turn.text or turn.tool_calls)
 
 
 def _unreachable(exc: Exception) -> ModelUnavailable:

@@ -143,6 +143,7 @@ class JobRunner:
                 max_steps=settings.max_steps,
                 model_call_timeout_s=settings.model_call_timeout_s,
                 deadline=started + settings.investigation_timeout_s,
+                history_budget_tokens=settings.history_budget_tokens,
             )
             hard_deadline_s = settings.investigation_timeout_s + settings.model_call_timeout_s
             async with asyncio.timeout(hard_deadline_s):

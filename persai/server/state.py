@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 import redis.asyncio as aioredis
@@ -16,8 +14,6 @@ from persai.jobs import ConversationStore, JobStore
 from persai.queue import Publisher
 from persai.server.auth import Authenticator
 from persai.server.streams import EventHub
-
-MODELS_CACHE_S = 30.0
 
 
 @dataclass
@@ -32,14 +28,8 @@ class AppState:
     authenticator: Authenticator
     sealer: Sealer | None
     events: EventHub
-    _models: tuple[float, list[str]] = field(default=(0.0, []))
-    _models_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def models(self) -> list[str]:
-        """The models Llama Stack serves, asked at most every MODELS_CACHE_S seconds."""
-        async with self._models_lock:
-            fetched_at, models = self._models
-            if time.monotonic() - fetched_at > MODELS_CACHE_S or not models:
-                models = await self.gateway.list_models()
-                self._models = (time.monotonic(), models)
-            return models
+        """The models Llama Stack serves: cached, one lookup at a time, a failure cached
+        briefly (`ModelCatalog`), so a hanging stack holds no request up for long."""
+        return await self.gateway.models()

@@ -333,7 +333,8 @@ def test_a_failing_provider_fails_the_investigation_naming_it(
 
 def test_llama_stack_down_is_reported(persai_stack: StartStack) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
-    running = persai_stack(PERSAI_LLAMA_STACK_URL=nowhere)
+    # a refused connection is tried again until the model call's deadline (a restarting stack)
+    running = persai_stack(PERSAI_LLAMA_STACK_URL=nowhere, PERSAI_MODEL_CALL_TIMEOUT_S="5")
     with running.client() as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503
