@@ -52,6 +52,7 @@ router = APIRouter(tags=["Perses plugin (compatibility)"], responses=ERROR_RESPO
 
 """Seconds between comment lines on an idle turn stream, unless `compat_heartbeat_s` is set."""
 TURN_RETRY_WINDOW_S = 60
+_FIRST_ATTEMPT_WAIT_S = 10.0  # how long a retried turn waits for the first attempt to store its job
 """Seconds during which the same turn, asked again, re-attaches to the job already started."""
 ATTACH_TRIES, ATTACH_WAIT_S = 10, 0.2
 """How long a re-attaching request waits for the job of the first attempt to be stored."""
@@ -158,10 +159,10 @@ async def _turn_job(
     async with redis_errors():
         claimed = await state.redis.set(key, job_id, nx=True, ex=TURN_RETRY_WINDOW_S)
         earlier = None if claimed else await state.redis.get(key)
-    if earlier:
+    if earlier and await _first_attempt_stored(state, key, str(earlier)):
         log.info("turn asked again in session %s: re-attaching to job %s", session_id, earlier)
         return str(earlier)
-    if not claimed:  # the earlier claim expired in between
+    if not claimed:  # the earlier claim expired, or its attempt failed, in between
         async with redis_errors():
             await state.redis.set(key, job_id, ex=TURN_RETRY_WINDOW_S)
     try:
@@ -179,6 +180,23 @@ async def _turn_job(
             await state.redis.delete(key)
         raise
     return job_id
+
+
+async def _first_attempt_stored(state: AppState, key: str, job_id: str) -> bool:
+    """Whether the attempt that claimed this turn stored its job: a retry can arrive while the
+    first attempt is still submitting (choosing the model, writing the job), and must wait for
+    it rather than follow a job that does not exist yet. False when that attempt gave up (its
+    claim is gone) or never stored the job within the wait."""
+    deadline = asyncio.get_running_loop().time() + _FIRST_ATTEMPT_WAIT_S
+    while True:
+        async with redis_errors():
+            if await state.store.get(job_id) is not None:
+                return True
+            if await state.redis.get(key) != job_id:
+                return False
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
 
 
 async def _stream(
