@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,8 @@ from persai.incidents import (
     scenario_names,
     to_openmetrics,
 )
+from persai.incidents.analysis_scenarios import ANALYSIS_SCENARIOS, QUICK, generate_case
+from persai.incidents.shapes import Shape, restarted
 
 END = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
 PARAMS = IncidentParams(end=END, seed=7)
@@ -122,3 +125,110 @@ def test_scenarios_share_one_document_apart_by_their_label() -> None:
 def test_the_default_end_is_a_whole_minute_in_the_past() -> None:
     now = datetime(2026, 11, 24, 14, 5, 42, tzinfo=UTC)
     assert default_end(now) == datetime(2026, 11, 24, 14, 4, tzinfo=UTC)
+
+
+# The analysis scenarios (persai.incidents.analysis_scenarios) -----------------------------
+
+NOW = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+HEALTHY = {"healthy_rates", "healthy_latency", "healthy_restarts", "healthy_gauges"}
+HEALTHY |= {"seasonal_healthy"}
+SMALL = [name for name in ANALYSIS_SCENARIOS if name != "haystack"]
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_an_analysis_scenario_is_the_same_from_the_same_seed(name: str) -> None:
+    first, again = generate_case(name, 3, NOW), generate_case(name, 3, NOW)
+    assert first.incident.openmetrics() == again.incident.openmetrics()
+    assert first.probes == again.probes
+    other = generate_case(name, 4, NOW)
+    assert other.incident.openmetrics() != first.incident.openmetrics()
+
+
+def test_the_analysis_scenarios_stay_out_of_generate_all() -> None:
+    assert not set(ANALYSIS_SCENARIOS) & set(SCENARIOS)
+    assert {i.scenario for i in generate_all(PARAMS)} == set(SCENARIOS)
+    assert set(QUICK) <= set(ANALYSIS_SCENARIOS)
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_every_probe_names_series_of_the_data_within_its_range(name: str) -> None:
+    case = generate_case(name, 5, NOW)
+    text = case.incident.openmetrics()
+    params = case.incident.params
+    assert case.probes
+    assert all(f'scenario="{name}"' in p.arguments["query"] for p in case.probes)
+    for probe in case.probes:
+        for culprit in probe.culprits:
+            assert all(f'{k}="{v}"' in text for k, v in culprit.labels.items())
+            assert params.start <= culprit.start < culprit.end <= case.now + timedelta(minutes=5)
+    guilty = [c for p in case.probes for c in p.culprits]
+    assert bool(guilty) == (name not in HEALTHY)
+    assert (case.incident.truth.culprit is None) == (name in HEALTHY)
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_the_data_ends_a_little_before_the_question(name: str) -> None:
+    case = generate_case(name, 6, NOW)
+    lag = case.now - case.incident.params.end
+    if name == "stale_data":
+        assert timedelta(minutes=25) <= lag <= timedelta(minutes=30)
+    else:
+        assert timedelta(seconds=20) <= lag <= timedelta(seconds=150)
+    for family in case.incident.families:
+        for _, _, samples in family.series:
+            assert max(t for t, _ in samples) < case.incident.params.end.timestamp()
+
+
+def test_only_restarts_reset_the_analysis_counters() -> None:
+    for name in SMALL:
+        case = generate_case(name, 2, NOW)
+        for family in case.incident.families:
+            if family.type != "counter":
+                continue
+            for _, _, samples in family.series:
+                values = [v for _, v in samples]
+                drops = sum(1 for a, b in itertools.pairwise(values) if b < a)
+                assert not drops or name in {"restart_wave", "healthy_restarts"}, name
+
+
+def test_the_haystack_hides_one_culprit_among_ten_thousand_series() -> None:
+    case = generate_case("haystack", 1, NOW)
+    assert case.incident.series_count == 10_000
+    # an hour a minute apart (and ten minutes before): small enough to backfill in seconds
+    assert len(case.incident.params.timestamps()) == 70
+    culprits = [c for p in case.probes for c in p.culprits]
+    assert len(culprits) == 2  # the range query and the instant one
+    assert culprits[0] == culprits[1]
+    assert set(culprits[0].labels) == {"topic", "partition"}
+
+
+def test_shapes_spike_step_and_ramp_as_documented() -> None:
+    spike, step, ramp = (Shape(kind, 100, 200, 3.0) for kind in ("spike", "step", "ramp"))
+    assert [spike.at(t) for t in (99, 100, 199, 200)] == [1.0, 3.0, 3.0, 1.0]
+    assert [step.at(t) for t in (99, 100, 500)] == [1.0, 3.0, 3.0]
+    assert [ramp.at(t) for t in (100, 150, 200, 900)] == [1.0, 2.0, 3.0, 3.0]
+
+
+def test_a_restarted_counter_starts_again_from_what_it_counted_since() -> None:
+    assert restarted([10, 20, 30, 40, 50], [0, 30, 60, 90, 120], [60]) == [10, 20, 10, 20, 30]
+
+
+def test_histograms_are_cumulative_and_count_every_request() -> None:
+    case = generate_case("latency_step", 1, NOW)
+    (family,) = case.incident.families
+    buckets: dict[str, list[float]] = {}
+    counts: dict[str, list[float]] = {}
+    for name, labels, samples in family.series:
+        if name.endswith("_bucket") and labels["service"] == "api":
+            buckets[labels["le"]] = [v for _, v in samples]
+        if name.endswith("_count") and labels["service"] == "api":
+            counts["api"] = [v for _, v in samples]
+    bounds = sorted(buckets, key=lambda le: float(le))
+    for lower, upper in itertools.pairwise(bounds):
+        assert all(a <= b for a, b in zip(buckets[lower], buckets[upper], strict=True))
+    assert buckets["+Inf"] == counts["api"]
+
+
+def test_an_unknown_analysis_scenario_is_a_key_error() -> None:
+    with pytest.raises(KeyError):
+        generate_case("no_such_case")

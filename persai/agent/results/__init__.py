@@ -2,6 +2,8 @@
 
 Small results are written out; large ones are summarised (per-series statistics, the series
 that stand out and when, what was left out and how to ask for less). Nothing is cut silently.
+What most series share (the partial windows at the end of the data, a scrape gap, a deploy, a
+wave of restarts) is said once and makes no series stand out (`shared`).
 
     text = render_range(body["data"], query=q, start=start, end=end, step_s=30.0)
 """

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from persai.agent.results.analysis import PEAK_Z, Floats, Grid, SeriesSummary, analyse
+from persai.agent.results.analysis import (
+    PEAK_Z,
+    Floats,
+    Grid,
+    SeriesSummary,
+    analyse,
+    prepare,
+)
 from persai.agent.results.budget import LineBudget
+from persai.agent.results.drift import drift_events
 from persai.agent.results.hints import hints
+from persai.agent.results.query import judging
+from persai.agent.results.shared import find_shared
 from persai.agent.results.text import (
     common_labels,
     format_duration,
@@ -40,7 +51,14 @@ class Series(NamedTuple):
 NOTHING_STANDS_OUT = (
     "Nothing stands out: no series has spikes, dips, sudden changes, resets or gaps."
 )
+NOTHING_ELSE_STANDS_OUT = (
+    "Nothing stands out beyond that: no series has spikes, dips, sudden changes, resets or "
+    "gaps of its own."
+)
 OTHERS_TITLE = "Other series (min / max / mean / last, trend), largest first:"
+SHARED_TITLE = "Shared by most series (said once, not counted as standing out):"
+_SHARED_LINES = 4
+"""At most this many shared effects are written (there are rarely more than two)."""
 
 
 def parse_matrix(data: Mapping[str, Any]) -> list[Series]:
@@ -66,9 +84,11 @@ def render_range(
     """Render the `data` of a `/api/v1/query_range` answer within `budget_tokens`.
 
     Small results are written out point by point; larger ones are summarised: common labels
-    once, the series that stand out (spikes, dips, sudden changes, counter resets, gaps) ranked
-    by how much and with when, statistics for as many others as fit, what was left out and how
-    to narrow the query. The result always fits the budget by `estimate_tokens`.
+    once, what most series share once (partial windows at the end of the data, a gap, a
+    deploy: `shared`), the series that stand out (spikes, dips, sudden changes, counter resets,
+    gaps, drifts) ranked by how much and with when, statistics for as many others as fit, what
+    was left out and how to narrow the query. The result always fits the budget by
+    `estimate_tokens`.
     """
     grid = Grid(start.timestamp(), end.timestamp(), step_s)
     return render_matrix(parse_matrix(data), query=query, grid=grid, budget_tokens=budget_tokens)
@@ -92,9 +112,21 @@ def render_matrix(series: list[Series], *, query: str, grid: Grid, budget_tokens
         verbatim = _verbatim(head, series)
         if fits(verbatim, budget_tokens):
             return verbatim
-    summaries = [analyse(s.labels, s.times, s.values, grid) for s in series]
+    judged = [prepare(s.labels, s.times, s.values) for s in series]
+    shared = find_shared(series, judged, grid, query)
+    how = judging(query, grid.step)
+    summaries = [
+        analyse(s.labels, s.times, s.values, grid, explained, how)
+        for s, explained in zip(series, shared.explained, strict=True)
+    ]
+    drifts = drift_events(judged)
+    for i, drift in enumerate(drifts):
+        if drift and not summaries[i].events:  # what the series' own analysis could not see
+            summaries[i] = replace(summaries[i], events=(drift,))
     logger.debug("summarising %d series for a budget of %d tokens", len(series), budget_tokens)
-    return fit_text(_summary(head, summaries, query, grid, budget_tokens), budget_tokens)
+    shared_lines = [f"- {line}." for line in shared.lines[:_SHARED_LINES]]
+    text = _summary(head, summaries, (query, grid, shared_lines), budget_tokens)
+    return fit_text(text, budget_tokens)
 
 
 def _verbatim(head: list[str], series: list[Series]) -> str:
@@ -114,8 +146,13 @@ def _points(series: Sequence[Series]) -> int:
 
 
 def _summary(
-    head: list[str], summaries: list[SeriesSummary], query: str, grid: Grid, budget_tokens: int
+    head: list[str],
+    summaries: list[SeriesSummary],
+    context: tuple[str, Grid, list[str]],
+    budget_tokens: int,
 ) -> str:
+    """`context`: the query, the grid and the lines of what most series share."""
+    query, grid, shared_lines = context
     common = common_labels(s.labels for s in summaries)
     total = len(summaries)
     head = [*head, f"{total} series, {sum(s.points for s in summaries)} points (summarised)."]
@@ -129,20 +166,23 @@ def _summary(
     standout_lines = [_standout_line(s, common) for s in standouts]
     other_lines = _other_lines(others, common)
     other_texts = [line for line, _ in other_lines]
-    shown = _section(title, standout_lines) if standouts else [NOTHING_STANDS_OUT]
-    whole = "\n".join([*head, *shown, *_section(OTHERS_TITLE, other_texts)])
+    nothing = NOTHING_ELSE_STANDS_OUT if shared_lines else NOTHING_STANDS_OUT
+    shown = _section(title, standout_lines) if standouts else [nothing]
+    shared = _section(SHARED_TITLE, shared_lines)
+    whole = "\n".join([*head, *shared, *shown, *_section(OTHERS_TITLE, other_texts)])
     if len(whole) <= budget_tokens:  # short enough to fit without counting (see `fits`)
         return whole
-    context = (query, grid, common)
-    reserve = estimate_tokens("\n".join(_footer(summaries, total, total, context)))
+    hinted = (query, grid, common)
+    reserve = estimate_tokens("\n".join(_footer(summaries, total, total, hinted)))
     budget = LineBudget(budget_tokens, reserve + estimate_tokens("\n".join(head)))
+    budget.add_section(SHARED_TITLE, shared_lines)
     shown_standouts = budget.add_section(title, standout_lines)
     if not standouts:
-        budget.add(NOTHING_STANDS_OUT)
+        budget.add(nothing)
     added = budget.add_section(OTHERS_TITLE, other_texts)
     shown_others = sum(count for _, count in other_lines[:added])
     omitted = total - shown_standouts - shown_others
-    footer = _footer(summaries, omitted, len(standouts) - shown_standouts, context)
+    footer = _footer(summaries, omitted, len(standouts) - shown_standouts, hinted)
     return "\n".join([*head, *budget.lines, *footer])
 
 
