@@ -2,8 +2,10 @@
 
 from persai.jobs.conversations import Conversation, ConversationStore
 from persai.jobs.models import (
+    AlertRef,
     Event,
     EventName,
+    Evidence,
     Job,
     JobStatus,
     Step,
@@ -16,10 +18,12 @@ from persai.jobs.store import JobStore, Superseded, redis_errors
 from persai.jobs.sweep import LostJobSweep
 
 __all__ = [
+    "AlertRef",
     "Conversation",
     "ConversationStore",
     "Event",
     "EventName",
+    "Evidence",
     "Job",
     "JobStatus",
     "JobStore",

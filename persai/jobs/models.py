@@ -107,6 +107,34 @@ class Usage(BaseModel):
     tool_time_ms: float = 0.0
 
 
+class Evidence(BaseModel):
+    """A query that supported the answer: where it looked, over which window, what stood out."""
+
+    tool: str
+    datasource: str
+    query: str
+    kind: Literal["range", "instant"]
+    start: datetime
+    """RFC 3339 UTC; for an instant query the evaluation time, as is `end`."""
+    end: datetime
+    step_seconds: float | None = None
+    findings: list[str] = Field(default_factory=list)
+
+
+class AlertRef(BaseModel):
+    """The Alertmanager group an investigation was started for (see `persai.alerts`)."""
+
+    receiver: str
+    group_key: str
+    alertname: str
+    status: Literal["firing", "resolved"] = "firing"
+    fingerprints: list[str] = Field(default_factory=list)
+    starts_at: datetime | None = None
+    resolved_at: datetime | None = None
+    notifications: list[dict[str, Any]] = Field(default_factory=list)
+    """Each delivery attempt: destination name, attempt, outcome, when."""
+
+
 class Job(BaseModel):
     """An investigation as stored in Redis and shown by `GET /api/v1/investigations/{id}`."""
 
@@ -126,6 +154,10 @@ class Job(BaseModel):
     steps: list[Step] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     attempts: int = 0
+    evidence: list[Evidence] = Field(default_factory=list)
+    """The queries that supported the answer, set when the job ends (`persai.jobs.evidence`)."""
+    source: Literal["user", "alert"] = "user"
+    alert: AlertRef | None = None
 
 
 EventName = Literal[

@@ -34,6 +34,7 @@ from persai.jobs import (
 from persai.logging import bound
 from persai.queue import QueueMessage
 from persai.runtime.credentials import CredentialsSource
+from persai.runtime.evidence import evidence_of
 from persai.runtime.reporter import JobReporter
 
 log = logging.getLogger(__name__)
@@ -252,8 +253,16 @@ class JobRunner:
         # no more leases from here: the heartbeat must not stop what follows a stored outcome
         if self.attempts.get(job.id) == job.attempts:
             del self.attempts[job.id]
+        job.evidence = evidence_of(job.steps, job.datasource)
+        # the terminal status event carries it too: a client following the stream has it at once
+        evidence = [item.model_dump(mode="json") for item in job.evidence]
         if not await self._s.store.transition(
-            job, status, (JobStatus.RUNNING,), in_attempt=job.attempts, events=events
+            job,
+            status,
+            (JobStatus.RUNNING,),
+            in_attempt=job.attempts,
+            events=events,
+            evidence=evidence,
         ):
             log.info("the job changed meanwhile; this attempt's outcome is not stored")
             return False

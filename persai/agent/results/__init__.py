@@ -9,6 +9,7 @@ wave of restarts) is said once and makes no series stand out (`shared`).
 """
 
 from persai.agent.results.analysis import Event, Grid, SeriesSummary, analyse
+from persai.agent.results.findings import instant_findings, range_findings
 from persai.agent.results.instant import render_instant
 from persai.agent.results.lists import render_list
 from persai.agent.results.range import DEFAULT_BUDGET_TOKENS, render_matrix, render_range
@@ -29,6 +30,8 @@ __all__ = [
     "format_labels",
     "format_time",
     "format_value",
+    "instant_findings",
+    "range_findings",
     "render_instant",
     "render_list",
     "render_matrix",

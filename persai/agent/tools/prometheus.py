@@ -174,7 +174,11 @@ async def execute_range_query(context: ToolContext, params: RangeQueryParams) ->
             budget_tokens=budget,
         ),
     )
-    return ToolOutput(text, {**window, "series": len(body["data"].get("result") or [])})
+    findings = results.range_findings(
+        body["data"], query=params.query, start=start, end=end, step_s=step_s
+    )
+    series = len(body["data"].get("result") or [])
+    return ToolOutput(text, {**window, "series": series, "findings": findings})
 
 
 class InstantQueryParams(BaseModel):
@@ -223,6 +227,7 @@ async def execute_instant_query(context: ToolContext, params: InstantQueryParams
         "time": rfc3339(moment),
         "result_type": kind,
         "series": len(result or []) if kind in ("vector", "matrix") else None,
+        "findings": results.instant_findings(body["data"]),
     }
     return ToolOutput(text, data)
 

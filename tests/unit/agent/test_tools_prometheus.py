@@ -58,6 +58,7 @@ def test_range_query_without_a_step_bounds_the_points_per_series() -> None:
         "end": "2026-11-24T14:00:00Z",
         "step_s": 120.0,
         "series": 0,
+        "findings": [],
     }
     assert "Range from 2026-11-24T08:00:00Z to 2026-11-24T14:00:00Z, step 2m." in out.text
     assert "No data: the query matched no series in this range." in out.text
@@ -104,6 +105,7 @@ def test_instant_query_at_the_end_of_the_dashboard_range_else_now() -> None:
         "time": "2026-11-24T14:00:00Z",
         "result_type": "vector",
         "series": 0,
+        "findings": [],
     }
     assert "No data: the query matched no series at this time." in now.text
 
@@ -121,6 +123,8 @@ def test_instant_query_lists_values_and_summarises_many() -> None:
     assert "Not shown:" in out.text
     assert out.data is not None
     assert out.data["series"] == 1000
+    # what a notification shows of it: the one value far from the others, and nothing else
+    assert out.data["findings"] == ['{pod="p0500"} is 9000 (median of all: 5)']
 
 
 def test_a_promql_syntax_error_comes_back_with_prometheus_message() -> None:
