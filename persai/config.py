@@ -94,6 +94,20 @@ class Settings(BaseSettings):
     """A conversation is deleted this long after its last use (its creation or its last
     question)."""
 
+    # Alerts (see persai.alerts and the README's "Alerts")
+    alerts_config: Path | None = None
+    """A YAML or JSON file of Alertmanager receivers (credentials, datasource, identity,
+    destinations); unset: no alert webhook."""
+    alerts_notify_backoff_s: float = Field(default=5.0, gt=0)
+    """The first retry of a failed notification waits this long, each next one twice as long."""
+    alerts_notify_backoff_max_s: float = Field(default=300.0, gt=0)
+    alerts_notify_give_up_s: float = Field(default=86_400.0, gt=0)
+    """A notification not delivered this long after its investigation ended is given up."""
+    alerts_notify_timeout_s: float = Field(default=10.0, gt=0)
+    """One delivery attempt's deadline (connection and answer)."""
+    alerts_readers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Perses users who may read every alert investigation (`alice,bob`)."""
+
     # Logging
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -102,6 +116,13 @@ class Settings(BaseSettings):
     history_budget_tokens: int = Field(default=8000, ge=0)
     """What a follow-up's earlier turns may cost each model call, by PersAI's token estimate:
     past it, earlier tool results are shortened or left out first (0: no earlier turns)."""
+
+    @field_validator("alerts_readers", mode="before")
+    @classmethod
+    def _split_readers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from persai import heap
 from persai.agent.llama import ModelGateway
+from persai.alerts import load as load_alerts
 from persai.config import Settings
 from persai.credentials import Sealer, cookieless_jar
 from persai.errors import install
@@ -18,7 +19,7 @@ from persai.jobs import ConversationStore, JobStore
 from persai.logging import setup_logging
 from persai.queue import Publisher, create_celery
 from persai.redis_client import connect
-from persai.server import compat, investigations, ops
+from persai.server import alerts, compat, investigations, ops
 from persai.server.auth import Authenticator
 from persai.server.middleware import RequestContext
 from persai.server.state import AppState
@@ -60,6 +61,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(investigations.router)
     app.include_router(ops.router)
     app.include_router(compat.router)
+    alerts.install(
+        app, settings, load_alerts(settings.alerts_config) if settings.alerts_config else None
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins(),

@@ -23,7 +23,7 @@ from persai.errors import (
     TooManyRequests,
     UnknownModel,
 )
-from persai.jobs import Job, JobStatus, TimeRange, utcnow
+from persai.jobs import AlertRef, Job, JobStatus, TimeRange, utcnow
 from persai.server.auth import Principal
 from persai.server.deps import CurrentUser, Limit, Offset, State
 from persai.server.schemas import (
@@ -110,6 +110,7 @@ async def submit_question(
     time_range: TimeRange | None = None,
     model: str | None = None,
     job_id: str | None = None,
+    alert: AlertRef | None = None,
 ) -> Job:
     """Check a question, then store and queue it as a job: what every way of asking shares.
 
@@ -138,6 +139,8 @@ async def submit_question(
         conversation_id=conversation_id,
         model=chosen_model,
         time_range=time_range,
+        source="alert" if alert is not None else "user",
+        alert=alert,
     )
     await enqueue(state, job, user.credentials)
     if follow_up:
