@@ -8,6 +8,7 @@ whether a post starts an investigation, `identity` signs in as the receiver's Pe
 
 from persai.alerts.groups import AlertGroups, Claim
 from persai.alerts.identity import ServiceIdentities
+from persai.alerts.outbox import Outbox
 from persai.alerts.payload import Alert, Notification
 from persai.alerts.question import expression, follow_up, question, quoted, window
 from persai.alerts.receivers import (
@@ -30,6 +31,7 @@ __all__ = [
     "Destination",
     "Identity",
     "Notification",
+    "Outbox",
     "Receiver",
     "ServiceIdentities",
     "amend",

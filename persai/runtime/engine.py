@@ -30,6 +30,8 @@ from persai import heap, metrics
 from persai.agent import Investigator
 from persai.agent.llama import ModelClient, ModelGateway
 from persai.agent.tools import ALL_TOOLS, PROMETHEUS_TOOLS, Tool, Toolbox, UpstreamSlots
+from persai.alerts import load as load_alerts
+from persai.alerts.delivery import Courier
 from persai.config import Settings
 from persai.credentials import cookieless_jar
 from persai.errors import PersAIError, StoreUnavailable
@@ -140,6 +142,13 @@ class Engine:
             asyncio.create_task(self._heartbeat()),
             asyncio.create_task(self._recover_orphans()),
         ]
+        if settings.alerts_config is not None:  # alert investigations' notifications
+            notify_http = httpx.AsyncClient(
+                timeout=settings.alerts_notify_timeout_s, follow_redirects=False
+            )
+            courier = Courier(settings, load_alerts(settings.alerts_config), redis, notify_http)
+            self._closers.insert(0, notify_http.aclose())
+            self._background.append(asyncio.create_task(courier.run()))
 
     def _tools(self) -> tuple[Tool, ...]:
         """Perses's own tools only where there is a Perses to ask."""

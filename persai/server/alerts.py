@@ -23,6 +23,7 @@ from persai.alerts import (
     AlertGroups,
     AlertsConfig,
     Notification,
+    Outbox,
     Receiver,
     ServiceIdentities,
     amend,
@@ -63,6 +64,7 @@ class _Services:
     def __init__(self, config: AlertsConfig, state: AppState) -> None:
         self.config = config
         self.groups = AlertGroups(state.redis)
+        self.outbox = Outbox(state.redis)
         self.identities = None
         settings = state.settings
         if settings.auth and settings.perses_api_url is not None and state.sealer is not None:
@@ -166,6 +168,7 @@ async def _fire(
         starts_at=min(a.starts_at for a in new),
     )
     try:
+        await services.outbox.expect(candidate)  # before the job: no ended job goes unsent
         credentials = await _credentials(services, receiver)
         job = await submit_question(
             state,
@@ -181,6 +184,7 @@ async def _fire(
         # not stored: Alertmanager retries, and the retry must claim again
         group = notification.group_key
         await asyncio.shield(services.groups.release(receiver.name, group, fingerprints, claim))
+        await asyncio.shield(services.outbox.forget(candidate))
         raise
     if claim.decision == "new":
         await services.groups.set_conversation(
