@@ -31,9 +31,11 @@ from persai.alerts import (
     question,
     window,
 )
+from persai.alerts.access import ReadAccess
+from persai.alerts.listing import AlertFilters, list_alert_jobs
 from persai.config import Settings
 from persai.credentials import Credentials
-from persai.errors import InvalidRequest, PersAIError, Unauthenticated
+from persai.errors import InvalidRequest, NotFound, PersAIError, Unauthenticated
 from persai.jobs import AlertRef, Job, JobStatus, utcnow
 from persai.server.auth import Principal
 from persai.server.deps import State
@@ -63,10 +65,19 @@ class _Services:
 
     def __init__(self, config: AlertsConfig, state: AppState) -> None:
         self.config = config
+        settings = state.settings
         self.groups = AlertGroups(state.redis)
         self.outbox = Outbox(state.redis)
+        perses = str(settings.perses_api_url) if settings.perses_api_url is not None else None
+        self.access = ReadAccess(
+            config,
+            settings.alerts_readers,
+            state.redis,
+            state.http,
+            perses if settings.auth else None,
+            settings.perses_api_prefix,
+        )
         self.identities = None
-        settings = state.settings
         if settings.auth and settings.perses_api_url is not None and state.sealer is not None:
             self.identities = ServiceIdentities(
                 state.redis, state.http, str(settings.perses_api_url), state.sealer
@@ -85,12 +96,14 @@ def install(app: FastAPI, settings: Settings, config: AlertsConfig | None) -> No
                 "user its investigations run as) while PersAI runs with Perses and authentication"
             )
     app.state.alerts_config = config
+    app.state.alert_reader = _readable_document
+    app.state.alert_lister = _readable_jobs
     app.include_router(router)
 
 
 async def _services(request: Request, state: State) -> _Services:
     services: _Services | None = getattr(request.app.state, "alert_services", None)
-    if services is None or services.groups is None:
+    if services is None:
         services = _Services(request.app.state.alerts_config, state)
         request.app.state.alert_services = services
     return services
@@ -228,3 +241,26 @@ def _mark_resolved(job: Job, at: Any) -> bool:
         return False
     job.alert.status, job.alert.resolved_at = "resolved", at
     return True
+
+
+async def _readable_document(
+    request: Request, state: AppState, user: Principal, job_id: str
+) -> str:
+    """An alert investigation's JSON for a user who may read it (else the same 404)."""
+    services = await _services(request, state)
+    job = await state.store.get(job_id)
+    if job is None or not await services.access.may_read(user.user, user.credentials, job):
+        raise NotFound(f"no investigation {job_id!r}")
+    return job.model_dump_json()
+
+
+async def _readable_jobs(
+    request: Request, state: AppState, user: Principal, filters: AlertFilters
+) -> list[Job]:
+    """The alert investigations `user` may read that match `filters`, newest first."""
+    services = await _services(request, state)
+
+    async def readable(job: Job) -> bool:
+        return await services.access.may_read(user.user, user.credentials, job)
+
+    return await list_alert_jobs(state.redis, state.store, services.config, readable, filters)

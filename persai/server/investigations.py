@@ -11,9 +11,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from persai.alerts.listing import AlertFilters
 from persai.credentials import Credentials
 from persai.datasources import parse_datasource, resolve
 from persai.errors import (
@@ -205,9 +206,22 @@ async def list_models(user: CurrentUser, state: State) -> ModelList:
 
 @router.get("/investigations", response_model=InvestigationPage)
 async def list_investigations(
-    user: CurrentUser, state: State, limit: Limit = 20, offset: Offset = 0
+    user: CurrentUser,
+    state: State,
+    request: Request,
+    filters: Annotated[AlertFilters, Query()],
+    limit: Limit = 20,
+    offset: Offset = 0,
 ) -> InvestigationPage:
-    """The caller's investigations, newest first."""
+    """The caller's investigations, newest first; `source=alert`: the alert investigations
+    the caller may read (by alert name, status, creation time)."""
+    if filters.source == "alert":
+        lister = getattr(request.app.state, "alert_lister", None)
+        if lister is None:
+            return InvestigationPage(items=[], total=0, limit=limit, offset=offset)
+        found: list[Job] = await lister(request, state, user, filters)
+        page = found[offset : offset + limit]
+        return InvestigationPage(items=page, total=len(found), limit=limit, offset=offset)
     jobs, total = await state.store.list_for(user.user, offset=offset, limit=limit)
     return InvestigationPage(items=jobs, total=total, limit=limit, offset=offset)
 
@@ -217,12 +231,21 @@ async def list_investigations(
     response_class=Response,
     responses={200: {"model": Job, "description": "The investigation."}},
 )
-async def get_investigation(user: CurrentUser, job_id: JobId, state: State) -> Response:
+async def get_investigation(
+    user: CurrentUser, job_id: JobId, state: State, request: Request
+) -> Response:
     """Status, steps (each tool call with what the model saw), answer, usage.
 
-    Polled often: the stored JSON is served as it is, without decoding it.
+    Polled often: the stored JSON is served as it is, without decoding it. An alert
+    investigation is shown to whoever may read it (`persai.alerts.access`).
     """
-    document = await state.store.document_for(user.user, job_id)
+    try:
+        document = await state.store.document_for(user.user, job_id)
+    except NotFound:
+        reader = getattr(request.app.state, "alert_reader", None)
+        if reader is None:
+            raise
+        document = await reader(request, state, user, job_id)
     return Response(document, media_type="application/json")
 
 
