@@ -18,7 +18,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -83,12 +83,15 @@ class PrometheusServer:
         openmetrics: str | None = None,
         rule_files: Mapping[str, str] | None = None,
         scrape_self: bool = False,
+        alertmanagers: Sequence[str] = (),
         timeout_s: float = 30.0,
     ) -> PrometheusServer:
         """Backfill `openmetrics`, write `rule_files` (name → YAML text), start and wait for ready.
 
         `scrape_self` makes Prometheus scrape its own metrics every second (job `prometheus`),
-        which gives it metric metadata (only scraped metrics have any).
+        which gives it metric metadata (only scraped metrics have any). `alertmanagers`
+        (host:port each) receive the alerts its rules fire, sent again every second (not every
+        minute): one that was still starting gets them soon after.
         `backfill_s` and `startup_s` on the result say how long each part took, in seconds.
         """
         prometheus = require_binaries()[0]
@@ -98,7 +101,7 @@ class PrometheusServer:
         backfill_s = backfill(openmetrics, data_dir, work_dir) if openmetrics else 0.0
         port = free_port()
         config = _write_config(
-            work_dir, rule_files or {}, f"127.0.0.1:{port}" if scrape_self else None
+            work_dir, rule_files or {}, f"127.0.0.1:{port}" if scrape_self else None, alertmanagers
         )
         began = time.perf_counter()
         with (work_dir / "prometheus.log").open("wb") as log:
@@ -111,6 +114,7 @@ class PrometheusServer:
                     f"--web.listen-address=127.0.0.1:{port}",
                     "--web.enable-lifecycle",
                     "--log.level=info",
+                    *(["--rules.alert.resend-delay=1s"] if alertmanagers else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -177,7 +181,10 @@ class PrometheusServer:
 
 
 def _write_config(
-    work_dir: Path, rule_files: Mapping[str, str], self_target: str | None = None
+    work_dir: Path,
+    rule_files: Mapping[str, str],
+    self_target: str | None = None,
+    alertmanagers: Sequence[str] = (),
 ) -> Path:
     """A configuration that evaluates the given rule files every second and scrapes nothing,
     or only itself (at `self_target`) every second."""
@@ -199,6 +206,9 @@ def _write_config(
         if self_target
         else [],
     }
+    if alertmanagers:
+        targets = [{"targets": list(alertmanagers)}]
+        config["alerting"] = {"alertmanagers": [{"static_configs": targets}]}
     target = work_dir / "prometheus.yml"
     target.write_text(yaml.safe_dump(config), encoding="utf-8")
     return target
