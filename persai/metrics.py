@@ -43,6 +43,12 @@ PERSES_REQUESTS = Counter(
     "persai_perses_requests", "Requests PersAI made to Perses, by endpoint and status.",
     ["endpoint", "status"],
 )  # fmt: skip
+ALERT_NOTIFICATIONS = Counter(
+    "persai_alert_notifications",
+    "Attempts to deliver an alert investigation's notification, by destination and outcome "
+    "(delivered, failed, dropped).",
+    ["destination", "outcome"],
+)
 
 
 def serve(port: int, host: str | None = None) -> None:

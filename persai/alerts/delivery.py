@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 import httpx
 import redis.asyncio as aioredis
-from prometheus_client import Counter
 
+from persai import metrics
 from persai.alerts import messages
 from persai.alerts.groups import AlertGroups
 from persai.alerts.outbox import MISSING_JOB_GRACE_S, Delivery, Outbox
@@ -34,11 +34,7 @@ TAKE = 20
 MAX_RECORDED = 50
 """Attempts kept on an investigation (the latest ones)."""
 
-NOTIFICATIONS = Counter(
-    "persai_alert_notifications",
-    "Attempts to deliver an alert investigation's notification, by destination and outcome.",
-    ["destination", "outcome"],
-)
+NOTIFICATIONS = metrics.ALERT_NOTIFICATIONS
 
 
 class DeliveryFailed(Exception):

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
 
 from persai.alerts import Outbox, parse
 from persai.alerts.delivery import Courier
@@ -88,6 +89,11 @@ async def _ended_job(redis: aioredis.Redis, job_id: str) -> None:
     await store.transition(job, JobStatus.SUCCEEDED, (JobStatus.QUEUED,))
 
 
+def _counted(destination: str, outcome: str) -> float:
+    labels = {"destination": destination, "outcome": outcome}
+    return REGISTRY.get_sample_value("persai_alert_notifications_total", labels) or 0.0
+
+
 class Destinations:
     """The fake destinations: the hook answers 503 `down` times first."""
 
@@ -121,6 +127,7 @@ async def test_a_signed_notification_arrives_after_the_destination_comes_back(
     destinations = Destinations(down=3)
     http = httpx.AsyncClient(transport=httpx.MockTransport(destinations))
     courier = Courier(settings, parse(CONFIG), redis, http)
+    failed_before = _counted("hook", "failed")
     await _ended_job(redis, "a" * 32)
 
     def sent() -> bool:
@@ -159,6 +166,7 @@ async def test_a_signed_notification_arrives_after_the_destination_comes_back(
     hook_attempts = [n for n in job.alert.notifications if n["destination"] == "hook"]
     assert [n["outcome"] for n in hook_attempts] == ["failed: HTTP 503"] * 3 + ["delivered"]
     assert [n["attempt"] for n in hook_attempts] == [1, 2, 3, 4]
+    assert _counted("hook", "failed") - failed_before == 3  # on /metrics
     # and nothing more is sent
     for _ in range(3):
         await courier.tick()
