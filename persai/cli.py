@@ -149,6 +149,9 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--report", metavar="FILE", help="write a JSON report")
     evaluate.add_argument("--parallel", type=int, default=1, help="investigations at once")
     evaluate.add_argument("--timeout", type=float, default=900.0, help="seconds per question")
+    evaluate.add_argument(
+        "--alert", action="store_true", help="ask each case as the alert it would fire"
+    )
     evaluate.set_defaults(run=_eval, reports=None)
     compare = evaluate.add_subparsers(dest="eval_command").add_parser(
         "compare", help="two or more reports side by side"

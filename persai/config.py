@@ -148,7 +148,7 @@ class Settings(BaseSettings):
                 )
         return [origin.rstrip("/") for origin in origins]
 
-    @field_validator("perses_api_url", mode="before")
+    @field_validator("perses_api_url", "alerts_config", mode="before")
     @classmethod
     def _empty_url_is_unset(cls, value: object) -> object:
         # compose passes `${PERSES_API_URL:-}`: an empty variable means "no Perses"

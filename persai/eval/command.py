@@ -41,6 +41,8 @@ class EvalOptions:
     parallel: int = 1
     timeout_s: float = 900.0
     compare: list[Path] = field(default_factory=list)
+    alert: bool = False
+    """Ask each case as the alert its incident would fire (`persai.alerts.evaluation`)."""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> EvalOptions:
@@ -63,6 +65,7 @@ class EvalOptions:
             parallel=args.parallel,
             timeout_s=args.timeout,
             compare=[Path(p) for p in (args.reports or [])],
+            alert=bool(getattr(args, "alert", False)),
         )
 
 
@@ -125,6 +128,10 @@ def _run(
             "`persai eval --write-data` wrote (it printed it)"
         )
     cases = prepare(suite, end=options.end, seed=options.seed, datasource=options.datasource)
+    if options.alert:
+        from persai.alerts.evaluation import as_alert  # persai.alerts imports persai.eval
+
+        cases = [as_alert(case) for case in cases]
     headers = {"Authorization": f"Bearer {options.token}"} if options.token else {}
     timeout = httpx.Timeout(30.0)
     started = datetime.now(UTC)

@@ -19,7 +19,7 @@ from persai.config import Settings
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-IMAGES = {"redis:7.4-alpine", "prom/prometheus:v2.53.2"}
+IMAGES = {"redis:7.4-alpine", "prom/prometheus:v2.53.2", "prom/alertmanager:v0.25.0"}
 STACK_ONLY_VARIABLES = {"TIKTOKEN_CACHE_DIR"}
 
 
