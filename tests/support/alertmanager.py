@@ -1,7 +1,8 @@
 """A real Alertmanager (0.25, Debian's `prometheus-alertmanager`) on a free loopback port.
 
-    with AlertmanagerServer.start(tmp_path, config) as alertmanager:
-        prometheus = PrometheusServer.start(..., alertmanagers=[alertmanager.address])
+    alertmanager = AlertmanagerServer.start(tmp_path, config)
+    prometheus = PrometheusServer.start(..., alertmanagers=[alertmanager.address])
+    alertmanager.stop()
 
 `config` is Alertmanager's configuration as a dict (route, receivers with `webhook_configs`).
 Clustering is off (`--cluster.listen-address=`), so nothing listens beyond the web port.
@@ -11,23 +12,23 @@ A missing binary skips the test, except under `CI=true`, where it fails it.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import os
 import shutil
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 
+from persai.embedded import Child
 from tests.support.ports import free_port
 
 BINARIES = ("prometheus-alertmanager", "alertmanager")
@@ -47,11 +48,13 @@ def require_alertmanager() -> str:
 
 
 class AlertmanagerServer:
-    def __init__(self, process: subprocess.Popen[bytes], port: int, work_dir: Path) -> None:
-        self.process = process
+    """A running Alertmanager, a `persai.embedded.Child` (how dev, tests and benchmarks start
+    servers): `.url`, `.address`, `.stop()`."""
+
+    def __init__(self, child: Child, port: int) -> None:
+        self.child = child
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.log_path = work_dir / "alertmanager.log"
 
     @property
     def address(self) -> str:
@@ -73,20 +76,14 @@ class AlertmanagerServer:
         config_path = work_dir / "alertmanager.yml"
         config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
         port = port or free_port()
-        with (work_dir / "alertmanager.log").open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={config_path}",
-                    f"--storage.path={work_dir / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    "--cluster.listen-address=",
-                    "--log.level=info",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        server = cls(process, port, work_dir)
+        argv = [
+            binary,
+            f"--config.file={config_path}",
+            f"--storage.path={work_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ]
+        server = cls(Child.spawn("alertmanager", argv, log_path=work_dir / "log"), port)
         try:
             server._wait_ready(timeout_s)
         except BaseException:
@@ -98,38 +95,16 @@ class AlertmanagerServer:
         deadline = time.monotonic() + timeout_s
         with httpx.Client(timeout=1.0) as client:
             while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"alertmanager exited:\n{self.log()}")
-                try:
+                if self.child.process.poll() is not None:
+                    raise RuntimeError(f"alertmanager exited:\n{self.child.tail()}")
+                with contextlib.suppress(httpx.TransportError):
                     if client.get(f"{self.url}/-/ready").status_code == 200:
                         return
-                except httpx.TransportError:
-                    pass
                 time.sleep(0.05)
-        raise TimeoutError(f"alertmanager not ready after {timeout_s:.0f} s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+        raise TimeoutError(f"alertmanager not ready after {timeout_s:.0f} s:\n{self.child.tail()}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self.child.stop()
 
 
 class NotificationReceiver:

@@ -1,6 +1,6 @@
 """What stood out in a query's result, one short line each: the `findings` of its evidence.
 
-The same analysis the model's summary comes from (`analysis`, `shared`, `drift`), written for
+The same analysis the model's summary comes from (`range.summarise`), written for
 a person reading a notification: the series that stand out, most unusual first, with their
 strongest events; then what most series did together. A result where nothing stands out has
 no findings.
@@ -11,16 +11,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from persai.agent.results.analysis import PEAK_Z, Grid, SeriesSummary, analyse, prepare
-from persai.agent.results.drift import drift_events
-from persai.agent.results.query import judging
-from persai.agent.results.range import parse_matrix
+from persai.agent.results.analysis import PEAK_Z, Grid, SeriesSummary
+from persai.agent.results.range import parse_matrix, summarise
 from persai.agent.results.robust import robust_spread
-from persai.agent.results.shared import find_shared
 from persai.agent.results.text import common_labels, format_labels, format_value, without
 
 MAX_FINDINGS = 5
@@ -37,17 +33,7 @@ def range_findings(
     series = parse_matrix(data)
     if not series:
         return []
-    grid = Grid(start.timestamp(), end.timestamp(), step_s)
-    judged = [prepare(s.labels, s.times, s.values) for s in series]
-    shared = find_shared(series, judged, grid, query)
-    how = judging(query, grid.step)
-    summaries = [
-        analyse(s.labels, s.times, s.values, grid, explained, how)
-        for s, explained in zip(series, shared.explained, strict=True)
-    ]
-    for i, drift in enumerate(drift_events(judged)):
-        if drift and not summaries[i].events:
-            summaries[i] = replace(summaries[i], events=(drift,))
+    summaries, shared = summarise(series, query, Grid(start.timestamp(), end.timestamp(), step_s))
     standouts = sorted((s for s in summaries if s.score >= PEAK_Z), key=lambda s: -s.score)
     common = common_labels(s.labels for s in summaries)
     lines = [_standout(s, common, len(summaries)) for s in standouts]

@@ -22,7 +22,7 @@ from persai.agent.results.budget import LineBudget
 from persai.agent.results.drift import drift_events
 from persai.agent.results.hints import hints
 from persai.agent.results.query import judging
-from persai.agent.results.shared import find_shared
+from persai.agent.results.shared import Shared, find_shared
 from persai.agent.results.text import (
     common_labels,
     format_duration,
@@ -112,6 +112,15 @@ def render_matrix(series: list[Series], *, query: str, grid: Grid, budget_tokens
         verbatim = _verbatim(head, series)
         if fits(verbatim, budget_tokens):
             return verbatim
+    summaries, shared = summarise(series, query, grid)
+    logger.debug("summarising %d series for a budget of %d tokens", len(series), budget_tokens)
+    shared_lines = [f"- {line}." for line in shared.lines[:_SHARED_LINES]]
+    text = _summary(head, summaries, (query, grid, shared_lines), budget_tokens)
+    return fit_text(text, budget_tokens)
+
+
+def summarise(series: list[Series], query: str, grid: Grid) -> tuple[list[SeriesSummary], Shared]:
+    """Each series' summary (in the order of `series`) and what most of them share."""
     judged = [prepare(s.labels, s.times, s.values) for s in series]
     shared = find_shared(series, judged, grid, query)
     how = judging(query, grid.step)
@@ -123,10 +132,7 @@ def render_matrix(series: list[Series], *, query: str, grid: Grid, budget_tokens
     for i, drift in enumerate(drifts):
         if drift and not summaries[i].events:  # what the series' own analysis could not see
             summaries[i] = replace(summaries[i], events=(drift,))
-    logger.debug("summarising %d series for a budget of %d tokens", len(series), budget_tokens)
-    shared_lines = [f"- {line}." for line in shared.lines[:_SHARED_LINES]]
-    text = _summary(head, summaries, (query, grid, shared_lines), budget_tokens)
-    return fit_text(text, budget_tokens)
+    return summaries, shared
 
 
 def _verbatim(head: list[str], series: list[Series]) -> str:
