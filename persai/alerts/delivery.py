@@ -116,6 +116,13 @@ class Courier:
             await self._send(destination, job, delivery)
         except DeliveryFailed as exc:
             outcome = f"failed: {exc}"
+            log.warning(
+                "notification of job %s to %s failed (%s), attempt %d",
+                job.id,
+                destination.name,
+                exc,
+                delivery.attempt,
+            )
         else:
             outcome = "delivered"
         given_up = (

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from persai.alerts import Outbox, parse
 from persai.alerts.delivery import Courier
 from persai.config import Settings
 from persai.jobs import AlertRef, Evidence, Job, JobStatus, JobStore
+from persai.logging import setup_logging
 from persai.queue import QueueMessage
 
 pytestmark = pytest.mark.anyio
@@ -192,3 +194,25 @@ async def test_a_delivery_whose_worker_died_is_taken_over_after_its_lease(
     await _until(lambda: len(destinations.received) == 2, alive)
     assert {r.url.host for r in destinations.received} == {"hooks.invalid", "slack.invalid"}
     await http.aclose()
+
+
+async def test_no_secret_reaches_the_log(
+    redis: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    setup_logging("DEBUG", "text")
+    try:
+        destinations = Destinations(down=1)
+        http = httpx.AsyncClient(transport=httpx.MockTransport(destinations))
+        courier = Courier(_config(monkeypatch, tmp_path), parse(CONFIG), redis, http)
+        await _ended_job(redis, "c" * 32)
+        await _until(lambda: len(destinations.received) == 3, courier)
+        await http.aclose()
+        logged = capsys.readouterr().err
+    finally:
+        logging.getLogger().handlers.clear()
+    assert "notification(s) queued" in logged  # the log was on
+    for secret in (SECRET, "XXXXSECRET", "alertmanager-token-0123456789"):
+        assert secret not in logged
