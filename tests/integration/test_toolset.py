@@ -454,4 +454,10 @@ def test_the_model_discovers_then_queries_and_quotes_the_value(
     assert (listed["tool"], listed["status"]) == ("list_metrics", "ok")
     assert "ingest_queue_depth" in listed["output"]
     assert (queried["tool"], queried["status"]) == ("execute_instant_query", "ok")
-    assert queried["data"] == {"query": query, "time": moment, "result_type": "vector", "series": 1}
+    assert queried["data"] == {
+        "query": query,
+        "time": moment,
+        "result_type": "vector",
+        "series": 1,
+        "findings": [],  # one series: nothing to stand out from
+    }
