@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, cast
 
 import redis.asyncio as aioredis
@@ -38,7 +38,7 @@ async def list_alert_jobs(
     filters: AlertFilters,
 ) -> list[Job]:
     """The readable alert jobs that match, newest first (of the newest SCAN_LIMIT)."""
-    since, until = filters.since, filters.until
+    since, until = (_utc(t) for t in (filters.since, filters.until))
     low = since.timestamp() if since else "-inf"
     high = until.timestamp() if until else "+inf"
     async with redis_errors():
@@ -64,3 +64,10 @@ async def list_alert_jobs(
         if await readable(job):
             matches.append(job)
     return matches
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time without a zone is UTC (as everywhere in PersAI)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
