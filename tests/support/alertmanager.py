@@ -110,9 +110,9 @@ class AlertmanagerServer:
 class NotificationReceiver:
     """An HTTP server that takes PersAI's notifications and checks their signatures.
 
-    `fail[job_id]` requests about that investigation are answered 503; the first request about
-    investigation `hold_for` waits (`held` is set when it arrives) until `release` is set or
-    10 s pass.
+    `fail[job_id]` requests about that investigation are answered 503; the first webhook
+    request (`/hook`) about investigation `hold_for` waits (`held` is set when it arrives)
+    until `release` is set or 10 s pass.
     """
 
     def __init__(self, secret: str) -> None:
@@ -151,7 +151,7 @@ class NotificationReceiver:
                 if left > 0 and job_id in about:
                     self.fail[job_id] -= 1
                     received.status = 503
-            hold = self.hold_for is not None and self.hold_for in about
+            hold = self.hold_for is not None and self.hold_for in about and received.path == "/hook"
             if hold:
                 self.hold_for = None
         if hold:
