@@ -65,6 +65,7 @@ class _Services:
 
     def __init__(self, config: AlertsConfig, state: AppState) -> None:
         self.config = config
+        self.state = state
         settings = state.settings
         self.groups = AlertGroups(state.redis)
         self.outbox = Outbox(state.redis)
@@ -103,7 +104,7 @@ def install(app: FastAPI, settings: Settings, config: AlertsConfig | None) -> No
 
 async def _services(request: Request, state: State) -> _Services:
     services: _Services | None = getattr(request.app.state, "alert_services", None)
-    if services is None:
+    if services is None or services.state is not state:  # made again with each lifespan
         services = _Services(request.app.state.alerts_config, state)
         request.app.state.alert_services = services
     return services

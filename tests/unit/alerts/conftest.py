@@ -38,13 +38,15 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
-def write_config(directory: Path, **receiver: Any) -> Path:
+def write_config(
+    directory: Path, datasource: str = "/proxy/globaldatasources/prom", **receiver: Any
+) -> Path:
     (directory / "token").write_text(TOKEN + "\n")
     lines = [
         "receivers:",
         "  - name: oncall",
         f"    token_file: {directory / 'token'}",
-        "    datasource: /proxy/globaldatasources/prom",
+        f"    datasource: {datasource}",
         *(f"    {key}: {value}" for key, value in receiver.items()),
     ]
     path = directory / "alerts.yaml"

@@ -3,16 +3,21 @@ operator's list), the alert listing's filters, and the service identity's sign-i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 import redis.asyncio as aioredis
 
 from persai.alerts import AlertsConfig, ServiceIdentities, parse
 from persai.alerts.access import ReadAccess
+from persai.config import Settings
 from persai.credentials import Credentials, Sealer
-from persai.jobs import AlertRef, Job
+from persai.jobs import AlertRef, Job, JobStore
+from persai.server import create_app
 from tests.support.perses import PersesStandin
-from tests.unit.alerts.conftest import alert, payload
+from tests.support.redis import RedisServer
+from tests.unit.alerts.conftest import TOKEN, alert, payload, write_config
 
 pytestmark = pytest.mark.anyio
 URL = "/api/v1/alerts/alertmanager"
@@ -130,3 +135,63 @@ async def test_alert_investigations_are_listed_by_name_status_and_time(
     assert (await client.get("/api/v1/investigations")).json()["total"] == 0
     got = await client.get(f"/api/v1/investigations/{first['investigations'][0]}")
     assert got.json()["alert"]["alertname"] == "CheckoutErrors"
+
+
+async def test_with_perses_the_alert_runs_as_the_service_user_and_readers_are_asked(
+    perses: PersesStandin, redis: aioredis.Redis, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    perses.add_user("persai-bot", "bot-password", projects={"shop"})
+    perses.add_datasource("prom", "http://127.0.0.1:9", project="shop")
+    (tmp_path / "password").write_text("bot-password\n")
+    config = write_config(
+        tmp_path,
+        "/proxy/projects/shop/datasources/prom",
+        identity=f"{{login: persai-bot, password_file: {tmp_path / 'password'}}}",
+    )
+    settings = Settings(
+        redis_url=redis_server.url,
+        perses_api_url=perses.base_url,
+        secret_key=SECRET,
+        model="m",
+        alerts_config=config,
+    )
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://persai") as client,
+    ):
+        body = payload(alert("a1"))
+        fired = await client.post(URL, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert fired.status_code == 200, fired.text
+        job_id = fired.json()["investigations"][0]
+        sealed = await JobStore(redis, retention_s=60).credentials(job_id)
+        assert sealed is not None
+        forwarded = Sealer(SECRET).open(sealed, context=job_id)
+        assert perses.user_of(forwarded.access_token.get_secret_value()) == "persai-bot"
+
+        def bearer(user: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {perses.issue_tokens(user).access_token}"}
+
+        alice = await client.get(f"/api/v1/investigations/{job_id}", headers=bearer("alice"))
+        assert alice.status_code == 200
+        assert alice.json()["source"] == "alert"
+        bob = await client.get(f"/api/v1/investigations/{job_id}", headers=bearer("bob"))
+        assert bob.status_code == 404  # the same as for an id that does not exist
+        listed = await client.get(
+            "/api/v1/investigations", params={"source": "alert"}, headers=bearer("bob")
+        )
+        assert listed.json()["items"] == []
+
+
+def test_with_perses_a_receiver_without_identity_stops_the_start(
+    perses: PersesStandin, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    settings = Settings(
+        redis_url=redis_server.url,
+        perses_api_url=perses.base_url,
+        secret_key=SECRET,
+        alerts_config=write_config(tmp_path),
+    )
+    with pytest.raises(ValueError, match="receiver 'oncall' needs an identity"):
+        create_app(settings)
