@@ -9,16 +9,22 @@ wave of restarts) is said once and makes no series stand out (`shared`).
 """
 
 from persai.agent.results.analysis import Event, Grid, SeriesSummary, analyse
-from persai.agent.results.findings import instant_findings, range_findings
+from persai.agent.results.findings import instant_findings, matrix_findings, range_findings
 from persai.agent.results.instant import render_instant
 from persai.agent.results.lists import render_list
-from persai.agent.results.range import DEFAULT_BUDGET_TOKENS, render_matrix, render_range
+from persai.agent.results.range import (
+    DEFAULT_BUDGET_TOKENS,
+    Analysis,
+    render_matrix,
+    render_range,
+)
 from persai.agent.results.step import choose_step
 from persai.agent.results.text import format_duration, format_labels, format_time, format_value
 from persai.agent.results.tokens import estimate_tokens, fit_text
 
 __all__ = [
     "DEFAULT_BUDGET_TOKENS",
+    "Analysis",
     "Event",
     "Grid",
     "SeriesSummary",
@@ -31,6 +37,7 @@ __all__ = [
     "format_time",
     "format_value",
     "instant_findings",
+    "matrix_findings",
     "range_findings",
     "render_instant",
     "render_list",

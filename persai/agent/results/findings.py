@@ -1,6 +1,6 @@
 """What stood out in a query's result, one short line each: the `findings` of its evidence.
 
-The same analysis the model's summary comes from (`range.summarise`), written for
+The same analysis the model's summary comes from (`range.Analysis`, made once for both), for
 a person reading a notification: the series that stand out, most unusual first, with their
 strongest events; then what most series did together. A result where nothing stands out has
 no findings.
@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from persai.agent.results.analysis import PEAK_Z, Grid, SeriesSummary
-from persai.agent.results.range import parse_matrix, summarise
+from persai.agent.results.analysis import PEAK_Z, SeriesSummary
+from persai.agent.results.range import Analysis
 from persai.agent.results.robust import robust_spread
 from persai.agent.results.text import common_labels, format_labels, format_value, without
 
@@ -30,10 +30,16 @@ def range_findings(
     data: Mapping[str, Any], *, query: str, start: datetime, end: datetime, step_s: float
 ) -> list[str]:
     """Findings of the `data` of a `/api/v1/query_range` answer (a matrix)."""
-    series = parse_matrix(data)
-    if not series:
+    return matrix_findings(
+        Analysis.of_range(data, query=query, start=start, end=end, step_s=step_s)
+    )
+
+
+def matrix_findings(analysis: Analysis) -> list[str]:
+    """Findings of an analysed matrix (the analysis its rendering made, or makes now)."""
+    if not analysis.series:
         return []
-    summaries, shared = summarise(series, query, Grid(start.timestamp(), end.timestamp(), step_s))
+    summaries, shared = analysis.summaries()
     standouts = sorted((s for s in summaries if s.score >= PEAK_Z), key=lambda s: -s.score)
     common = common_labels(s.labels for s in summaries)
     lines = [_standout(s, common, len(summaries)) for s in standouts]

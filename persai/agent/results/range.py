@@ -94,8 +94,45 @@ def render_range(
     return render_matrix(parse_matrix(data), query=query, grid=grid, budget_tokens=budget_tokens)
 
 
-def render_matrix(series: list[Series], *, query: str, grid: Grid, budget_tokens: int) -> str:
-    """Render parsed matrix series evaluated on `grid` (see `render_range`)."""
+class Analysis:
+    """One matrix's analysis, made once (when needed) for its rendering and its findings."""
+
+    def __init__(self, series: list[Series], query: str, grid: Grid) -> None:
+        self.series, self.query, self.grid = series, query, grid
+        self._made: tuple[list[SeriesSummary], Shared] | None = None
+
+    @classmethod
+    def of_range(
+        cls, data: Mapping[str, Any], *, query: str, start: datetime, end: datetime, step_s: float
+    ) -> Analysis:
+        """Of the `data` of a `/api/v1/query_range` answer."""
+        return cls(parse_matrix(data), query, Grid(start.timestamp(), end.timestamp(), step_s))
+
+    def summaries(self) -> tuple[list[SeriesSummary], Shared]:
+        if self._made is None:
+            self._made = summarise(self.series, self.query, self.grid)
+        return self._made
+
+    def render(self, budget_tokens: int) -> str:
+        return render_matrix(
+            self.series,
+            query=self.query,
+            grid=self.grid,
+            budget_tokens=budget_tokens,
+            analysis=self,
+        )
+
+
+def render_matrix(
+    series: list[Series],
+    *,
+    query: str,
+    grid: Grid,
+    budget_tokens: int,
+    analysis: Analysis | None = None,
+) -> str:
+    """Render parsed matrix series evaluated on `grid` (see `render_range`); `analysis`: theirs,
+    when it is wanted for more than this (`Analysis`)."""
     span = f"from {format_time(grid.start)} to {format_time(grid.end)}"
     head = [
         f"Range query: {short_query(query)}",
@@ -112,7 +149,7 @@ def render_matrix(series: list[Series], *, query: str, grid: Grid, budget_tokens
         verbatim = _verbatim(head, series)
         if fits(verbatim, budget_tokens):
             return verbatim
-    summaries, shared = summarise(series, query, grid)
+    summaries, shared = (analysis or Analysis(series, query, grid)).summaries()
     logger.debug("summarising %d series for a budget of %d tokens", len(series), budget_tokens)
     shared_lines = [f"- {line}." for line in shared.lines[:_SHARED_LINES]]
     text = _summary(head, summaries, (query, grid, shared_lines), budget_tokens)

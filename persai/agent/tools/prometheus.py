@@ -162,21 +162,12 @@ async def execute_range_query(context: ToolContext, params: RangeQueryParams) ->
     except ToolError as exc:
         exc.data = window
         raise
-    text = with_warnings(
-        body,
-        context.budget_tokens,
-        lambda budget: results.render_range(
-            body["data"],
-            query=params.query,
-            start=start,
-            end=end,
-            step_s=step_s,
-            budget_tokens=budget,
-        ),
-    )
-    findings = results.range_findings(
+    # analysed once: for the model's summary and for what stood out (the evidence)
+    analysis = results.Analysis.of_range(
         body["data"], query=params.query, start=start, end=end, step_s=step_s
     )
+    text = with_warnings(body, context.budget_tokens, analysis.render)
+    findings = results.matrix_findings(analysis)
     series = len(body["data"].get("result") or [])
     return ToolOutput(text, {**window, "series": series, "findings": findings})
 
