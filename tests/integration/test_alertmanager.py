@@ -305,11 +305,11 @@ def test_a_worker_killed_during_a_delivery_loses_nothing(alert_stack: AlertStack
     job_id = answer["investigations"][0]
     receiver.hold_for = job_id  # its first delivery waits until the worker is killed
     _wait(receiver.held.is_set, "a delivery in flight", alert_stack)
-    worker = alert_stack.workers[-1]
+    worker = alert_stack.workers[-1]  # the only one: the delivery in flight is its
+    alert_stack.start_worker()  # it starts while the dead worker's lease runs out
     worker.signal(signal.SIGKILL)
     worker.process.wait()
     receiver.release.set()  # its answer goes to a dead worker
-    alert_stack.start_worker()
 
     def recorded() -> list[dict[str, Any]]:
         with alert_stack.client() as client:
