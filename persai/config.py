@@ -117,18 +117,11 @@ class Settings(BaseSettings):
     """What a follow-up's earlier turns may cost each model call, by PersAI's token estimate:
     past it, earlier tool results are shortened or left out first (0: no earlier turns)."""
 
-    @field_validator("alerts_readers", mode="before")
+    @field_validator("cors_origins", "alerts_readers", mode="before")
     @classmethod
-    def _split_readers(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
-            return [name.strip() for name in value.split(",") if name.strip()]
-        return value
-
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("cors_origins")
