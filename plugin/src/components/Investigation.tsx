@@ -1,6 +1,7 @@
 // One investigation, live: status, tool calls, charts (evidence first), the answer as it streams.
 
 import { Alert, Box, Button, Chip, Stack, Typography } from '@mui/material';
+import { ErrorAlert, ErrorBoundary } from '@perses-dev/components';
 import { DatasourceSelector } from '@perses-dev/core';
 import { ReactElement, useMemo, useState } from 'react';
 import { Job } from '../api/types';
@@ -83,10 +84,14 @@ export function Investigation({ id, question, datasource }: InvestigationProps):
           <Typography variant="overline">{charts.fromEvidence ? 'Evidence' : 'What the agent looked at'}</Typography>
           <Stack gap={1}>
             {charts.ranges.map((range, index) => (
-              <RangeChart key={`r${index}`} range={range} datasource={selector} />
+              <ErrorBoundary key={`r${index}`} FallbackComponent={ErrorAlert}>
+                <RangeChart range={range} datasource={selector} />
+              </ErrorBoundary>
             ))}
             {charts.instants.map((instant, index) => (
-              <InstantTable key={`i${index}`} instant={instant} datasource={selector} />
+              <ErrorBoundary key={`i${index}`} FallbackComponent={ErrorAlert}>
+                <InstantTable instant={instant} datasource={selector} />
+              </ErrorBoundary>
             ))}
           </Stack>
         </Box>

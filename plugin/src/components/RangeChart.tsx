@@ -4,12 +4,13 @@
 import { Alert, Box, CircularProgress, Typography } from '@mui/material';
 import { DatasourceSelector, TimeSeriesData } from '@perses-dev/core';
 import {
-  DataQueriesProvider,
   PanelPlugin,
   TimeRangeProvider,
-  useDataQueries,
+  TimeSeriesQueryPlugin,
+  useDatasourceStore,
   usePlugin,
 } from '@perses-dev/plugin-system';
+import { useQuery } from '@tanstack/react-query';
 import { ReactElement, useMemo } from 'react';
 import { RangeQuery } from '../model/investigation';
 import { useWidth } from './useWidth';
@@ -17,10 +18,20 @@ import { Findings } from './Findings';
 
 const HEIGHT = 260;
 const CHART_SPEC = { legend: { position: 'bottom', mode: 'list' } };
+const QUERY_KIND = 'PrometheusTimeSeriesQuery';
 
 export interface RangeChartProps {
   range: RangeQuery;
   datasource: DatasourceSelector;
+}
+
+/** The PrometheusTimeSeriesQuery spec of a range query: as a Perses dashboard would hold it. */
+export function querySpec(range: RangeQuery, datasource: DatasourceSelector): Record<string, unknown> {
+  return {
+    query: range.query,
+    datasource,
+    ...(range.stepSeconds ? { minStep: `${Math.max(1, Math.ceil(range.stepSeconds))}s` } : {}),
+  };
 }
 
 export function RangeChart({ range, datasource }: RangeChartProps): ReactElement {
@@ -28,25 +39,6 @@ export function RangeChart({ range, datasource }: RangeChartProps): ReactElement
     () => ({ start: new Date(range.start), end: new Date(range.end) }),
     [range.start, range.end]
   );
-  const definitions = useMemo(
-    () => [
-      {
-        kind: 'TimeSeriesQuery',
-        spec: {
-          plugin: {
-            kind: 'PrometheusTimeSeriesQuery',
-            spec: {
-              query: range.query,
-              datasource,
-              ...(range.stepSeconds ? { minStep: `${Math.max(1, Math.ceil(range.stepSeconds))}s` } : {}),
-            },
-          },
-        },
-      },
-    ],
-    [range.query, range.stepSeconds, datasource]
-  );
-  const stepMs = (range.stepSeconds ?? 0) * 1000 || undefined;
   return (
     <Box
       className="persai-chart"
@@ -61,40 +53,68 @@ export function RangeChart({ range, datasource }: RangeChartProps): ReactElement
       </Typography>
       <Findings findings={range.findings} />
       <TimeRangeProvider timeRange={timeRange}>
-        <DataQueriesProvider definitions={definitions} options={{ suggestedStepMs: stepMs, mode: 'range' }}>
-          <ChartBody />
-        </DataQueriesProvider>
+        <ChartBody range={range} datasource={datasource} timeRange={timeRange} />
       </TimeRangeProvider>
     </Box>
   );
 }
 
-function ChartBody(): ReactElement {
+/** The query runs through the Prometheus plugin Perses has loaded (so through the datasource
+ * proxy, as a panel's queries do), over exactly the window the agent queried; the
+ * TimeSeriesChart panel plugin draws it. */
+function ChartBody({
+  range,
+  datasource,
+  timeRange,
+}: RangeChartProps & { timeRange: { start: Date; end: Date } }): ReactElement {
   const [ref, width] = useWidth<HTMLDivElement>();
-  const { data: plugin, error: pluginError } = usePlugin('Panel', 'TimeSeriesChart');
-  const { queryResults, isLoading, errors } = useDataQueries('TimeSeriesQuery');
-  const results = queryResults
-    .filter((r) => r.data !== undefined)
-    .map((r) => ({ definition: r.definition, data: r.data as TimeSeriesData }));
-  const series = results.reduce((count, r) => count + (r.data.series?.length ?? 0), 0);
-  const failure = pluginError ?? errors.find(Boolean);
-  const Panel = (plugin as PanelPlugin | undefined)?.PanelComponent;
+  const store = useDatasourceStore();
+  const { data: panel, error: panelError } = usePlugin('Panel', 'TimeSeriesChart');
+  const { data: queryPlugin, error: queryError } = usePlugin('TimeSeriesQuery', QUERY_KIND);
+  const spec = useMemo(() => querySpec(range, datasource), [range, datasource]);
+  const result = useQuery({
+    queryKey: ['persai-range', spec, range.start, range.end],
+    enabled: queryPlugin !== undefined,
+    staleTime: Infinity, // a past window: its data does not change
+    queryFn: () =>
+      (queryPlugin as TimeSeriesQueryPlugin).getTimeSeriesData(spec, {
+        timeRange,
+        datasourceStore: store,
+        variableState: {},
+        suggestedStepMs: range.stepSeconds ? range.stepSeconds * 1000 : undefined,
+        mode: 'range',
+        refreshKey: '',
+      }),
+  });
+  const data = result.data as TimeSeriesData | undefined;
+  const series = data?.series.length ?? 0;
+  const failure = panelError ?? queryError ?? result.error;
+  const Panel = (panel as PanelPlugin | undefined)?.PanelComponent;
+  const loading = result.isLoading || !Panel;
+  const definition = { kind: 'TimeSeriesQuery', spec: { plugin: { kind: QUERY_KIND, spec } } };
   return (
     <Box
       ref={ref}
       className="persai-chart-body"
       data-series={series}
-      data-loading={isLoading || !Panel}
+      data-loading={loading && !failure}
       sx={{ height: HEIGHT, position: 'relative' }}
     >
       {failure ? (
         <Alert severity="warning">The chart could not be drawn: {messageOf(failure)}</Alert>
-      ) : isLoading || !Panel ? (
+      ) : loading ? (
         <CircularProgress size={24} aria-label="loading the chart" />
       ) : series === 0 ? (
         <Typography color="text.secondary">No data in this window.</Typography>
       ) : (
-        width > 0 && <Panel spec={CHART_SPEC} contentDimensions={{ width, height: HEIGHT }} queryResults={results} />
+        width > 0 &&
+        data && (
+          <Panel
+            spec={CHART_SPEC}
+            contentDimensions={{ width, height: HEIGHT }}
+            queryResults={[{ definition, data }]}
+          />
+        )
       )}
     </Box>
   );
