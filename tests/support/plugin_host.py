@@ -1,4 +1,4 @@
-"""What a browser meets where Perses serves plugins: a page, its plugins and Perses's API, on one origin.
+"""Where Perses serves plugins, as a browser meets it: a page, its plugins and Perses's API.
 
 Serves the built host page (plugin/e2e/dist), the plugins as Perses 0.54 serves them from its
 plugins folder (internal/api/plugin/plugin.go: `GET /api/v1/plugins` lists each folder's module
@@ -35,6 +35,7 @@ from tests.support.ports import free_port
 
 PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugin"
 CHROMIUM = "/usr/bin/chromium"
+PLAYWRIGHT = "node_modules/playwright-core"
 BUILD_HINT = "build it with `cd plugin && npm ci && npm run build && npm run build:e2e`"
 
 
@@ -47,7 +48,10 @@ def require_plugin_build() -> None:
             ("node (Node.js 20)", shutil.which("node") is not None),
             (f"plugin/dist ({BUILD_HINT})", (PLUGIN_DIR / "dist/mf-manifest.json").exists()),
             (f"plugin/e2e/dist ({BUILD_HINT})", (PLUGIN_DIR / "e2e/dist/index.html").exists()),
-            ("playwright-core (npm ci in plugin/)", (PLUGIN_DIR / "node_modules/playwright-core").exists()),
+            (
+                "playwright-core (npm ci in plugin/)",
+                (PLUGIN_DIR / "node_modules/playwright-core").exists(),
+            ),
         )
         if not present
     ]
@@ -65,7 +69,10 @@ def plugin_module(folder: Path) -> dict[str, Any]:
     package = json.loads((folder / "package.json").read_text())
     return {
         "kind": "PluginModule",
-        "metadata": {"name": manifest["name"], "version": manifest["metaData"]["buildInfo"]["buildVersion"]},
+        "metadata": {
+            "name": manifest["name"],
+            "version": manifest["metaData"]["buildInfo"]["buildVersion"],
+        },
         "spec": package["perses"],
         "status": {"isLoaded": True, "inDev": False},
     }
@@ -83,7 +90,10 @@ class PluginHost:
         routes = [
             Route("/", self._index),
             Route("/api/v1/plugins", self._list),
-            *(Mount(f"/plugins/{name}", StaticFiles(directory=folder)) for name, folder in self.plugins.items()),
+            *(
+                Mount(f"/plugins/{name}", StaticFiles(directory=folder))
+                for name, folder in self.plugins.items()
+            ),
             Mount("/static", StaticFiles(directory=page / "static")),
             Route("/api/{path:path}", self._forward, methods=["GET", "POST", "PUT", "DELETE"]),
             Route("/proxy/{path:path}", self._forward, methods=["GET", "POST", "PUT", "DELETE"]),
@@ -95,7 +105,9 @@ class PluginHost:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> str:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", ws="none")
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", ws="none"
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="plugin-host", daemon=True)
         self._thread.start()
