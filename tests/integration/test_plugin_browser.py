@@ -120,3 +120,23 @@ def test_a_person_asks_watches_reloads_and_cancels_in_the_plugin(
     assert latency.truth.query in seen["chartCaption"]
     assert seen["cancelled"] is True
     assert screenshot.stat().st_size > 10_000
+    if record := os.environ.get("PERSAI_RECORD_PLUGIN_FIXTURES"):
+        _record(Path(record), running, perses, seen)
+
+
+def _record(
+    directory: Path, running: PersAIStack, perses: PersesStandin, seen: dict[str, str]
+) -> None:
+    """Save PersAI's answers of this run for the plugin's unit tests (plugin/src/__fixtures__)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with running.client(cookies=perses.issue_tokens("alice").cookies) as client:
+        answers = {
+            "job.json": f"/api/v1/investigations/{seen['id']}",
+            "events.txt": f"/api/v1/investigations/{seen['id']}/events",
+            "cancelled.json": f"/api/v1/investigations/{seen['slowId']}",
+            "investigations.json": "/api/v1/investigations",
+            "conversations.json": "/api/v1/conversations",
+            "dashboard.json": f"/api/v1/investigations/{seen['id']}/dashboard",
+        }
+        for name, path in answers.items():
+            (directory / name).write_text(client.get(path).text)
