@@ -1,6 +1,7 @@
 """GET /api/v1/investigations/{id}/dashboard over a real Redis: the owner's only."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -16,29 +17,27 @@ from tests.unit.test_dashboards import job_with, range_step
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
+@dataclass
+class Served:
+    api: httpx.AsyncClient
+    store: JobStore
 
 
 @pytest.fixture
-async def store(redis_server: RedisServer) -> AsyncIterator[JobStore]:
-    client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
-    yield JobStore(client, retention_s=60)
-    await client.aclose()
-
-
-@pytest.fixture
-async def api(redis_server: RedisServer) -> AsyncIterator[httpx.AsyncClient]:
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    """The API (auth off: the anonymous user) and the job store, over one real Redis."""
+    redis_server = RedisServer(tmp_path / "redis").start()
     app = create_app(Settings(redis_url=redis_server.url, auth=False))
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://persai") as client,
-    ):
-        yield client
+    redis = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as api,
+        ):
+            yield Served(api, JobStore(redis, retention_s=60))
+    finally:
+        await redis.aclose()
+        redis_server.stop()
 
 
 async def stored(store: JobStore, job: Job) -> Job:
@@ -46,7 +45,8 @@ async def stored(store: JobStore, job: Job) -> Job:
     return job
 
 
-async def test_the_owner_gets_the_dashboard(api: httpx.AsyncClient, store: JobStore) -> None:
+async def test_the_owner_gets_the_dashboard(served: Served) -> None:
+    api, store = served.api, served.store
     job = job_with(range_step("rate(errors[5m])"))
     job.owner = "anonymous"
     await stored(store, job)
@@ -58,9 +58,8 @@ async def test_the_owner_gets_the_dashboard(api: httpx.AsyncClient, store: JobSt
     assert body["window"]["end"] == "2026-01-01T11:30:00Z"
 
 
-async def test_another_users_job_and_bad_input_are_refused(
-    api: httpx.AsyncClient, store: JobStore
-) -> None:
+async def test_another_users_job_and_bad_input_are_refused(served: Served) -> None:
+    api, store = served.api, served.store
     theirs = await stored(store, job_with(range_step("up")))  # owned by alice
     assert (await api.get(f"/api/v1/investigations/{theirs.id}/dashboard")).status_code == 404
     assert (await api.get("/api/v1/investigations/nope/dashboard")).status_code == 404
