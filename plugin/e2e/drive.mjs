@@ -70,6 +70,10 @@ try {
   seen.chartCaption = await reopened.locator('.persai-chart').first().innerText();
   await page.screenshot({ path: env.SCREENSHOT, fullPage: true });
 
+  // its charts as a Perses dashboard, saved in the project with the user's own rights
+  await reopened.getByRole('button', { name: 'Open as dashboard' }).click();
+  seen.dashboardLink = await reopened.getByRole('link', { name: 'open the dashboard' }).getAttribute('href');
+
   // another, cancelled while it runs
   await page.getByRole('button', { name: 'New question' }).click();
   await page.locator('#persai-datasource').click();

@@ -16,12 +16,16 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from persai.incidents import Incident
 from tests.integration.conftest import PersAIStack
-from tests.support.perses import PersesStandin
+from tests.support.perses import PersesStandin, User
 from tests.support.plugin_host import PLUGIN_DIR, PluginHost, require_plugin_build
 from tests.support.prometheus import PrometheusServer
 from tests.support.scripted_model import ScriptedModel
@@ -31,9 +35,38 @@ SECRET_KEY = "plugin-browser-test-secret-key-0123456789"
 DATASOURCE = "/proxy/projects/shop/datasources/prom"
 
 
+class SavingPerses(PersesStandin):
+    """The stand-in, taking dashboards as Perses's create endpoint does
+    (internal/api/impl/v1/dashboard/service.go Create: the project of the path, a name not
+    taken yet, else 409 "document already exists"); the right to create is the right to read
+    here, the stand-in's one permission."""
+
+    def __init__(self) -> None:
+        self.saved: list[dict[str, Any]] = []
+        super().__init__()
+
+    def _routes(self) -> list[BaseRoute]:
+        create = self._authed("create_dashboard", self._create_dashboard)
+        route = Route("/api/v1/projects/{project}/dashboards", create, methods=["POST"])
+        return [route, *super()._routes()]
+
+    async def _create_dashboard(self, request: Request, user: User) -> Response:
+        project = request.path_params["project"]
+        if not user.can_read(project):
+            return JSONResponse({"message": "forbidden access"}, status_code=403)
+        dashboard = await request.json()
+        metadata = dashboard.get("metadata", {})
+        if dashboard.get("kind") != "Dashboard" or metadata.get("project") not in ("", project):
+            return JSONResponse({"message": "bad request: not a dashboard of it"}, status_code=400)
+        if any(d["metadata"]["name"] == metadata.get("name") for d in self.saved):
+            return JSONResponse({"message": "document already exists"}, status_code=409)
+        self.saved.append(dashboard)
+        return JSONResponse(dashboard)
+
+
 @pytest.fixture
-def perses(prometheus: PrometheusServer) -> Iterator[PersesStandin]:
-    standin = PersesStandin()
+def perses(prometheus: PrometheusServer) -> Iterator[SavingPerses]:
+    standin = SavingPerses()
     standin.add_user("alice", "alice-password", projects={"shop"})
     standin.add_datasource("prom", prometheus.url, project="shop")  # as the Perses UI saves it
     with standin:
@@ -59,7 +92,7 @@ def test_a_person_asks_watches_reloads_and_cancels_in_the_plugin(
     persai_stack: Callable[..., PersAIStack],
     scripted_model: ScriptedModel,
     incidents: dict[str, Incident],
-    perses: PersesStandin,
+    perses: SavingPerses,
     host: PluginHost,
 ) -> None:
     latency = incidents["latency_spike"]
@@ -119,6 +152,13 @@ def test_a_person_asks_watches_reloads_and_cancels_in_the_plugin(
     assert seen["inkedPixels"] > 1000, "the chart's canvas is blank"
     assert latency.truth.query in seen["chartCaption"]
     assert seen["cancelled"] is True
+    (saved,) = perses.saved  # "Open as dashboard", saved with alice's own cookies
+    assert saved["metadata"] == {"name": f"persai-{seen['id'][:12]}", "project": "shop"}
+    (panel,) = saved["spec"]["panels"].values()
+    assert panel["spec"]["queries"][0]["spec"]["plugin"]["spec"]["query"] == latency.truth.query
+    assert seen["dashboardLink"].startswith(
+        f"/projects/shop/dashboards/{saved['metadata']['name']}?"
+    )
     assert screenshot.stat().st_size > 10_000
     if record := os.environ.get("PERSAI_RECORD_PLUGIN_FIXTURES"):
         _record(Path(record), running, perses, seen)
