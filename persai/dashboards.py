@@ -16,9 +16,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from persai.datasources import parse_datasource
+from persai.datasources import DatasourcePath, parse_datasource
 from persai.errors import Conflict, InvalidRequest
 from persai.jobs import Job, StepStatus
 
@@ -76,9 +76,41 @@ def descriptors_from_steps(job: Job) -> list[QueryDescriptor]:
     return found
 
 
+class EvidenceLike(Protocol):
+    """What the dashboard reads of an investigation's evidence entry (`persai.jobs.Evidence`)."""
+
+    @property
+    def datasource(self) -> str: ...
+    @property
+    def query(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def start(self) -> str: ...
+    @property
+    def end(self) -> str: ...
+    @property
+    def step_seconds(self) -> float | None: ...
+
+
+def descriptors_from_evidence(evidence: Iterable[EvidenceLike]) -> list[QueryDescriptor]:
+    """The range queries of an investigation's evidence, in its order."""
+    return [
+        QueryDescriptor(
+            datasource=entry.datasource,
+            query=entry.query,
+            start=datetime.fromisoformat(entry.start),
+            end=datetime.fromisoformat(entry.end),
+            step_seconds=entry.step_seconds,
+        )
+        for entry in evidence
+        if entry.kind == "range"
+    ]
+
+
 def job_descriptors(job: Job) -> list[QueryDescriptor]:
-    """What the dashboard of a job draws. Fed from the job's steps; one line to change for
-    another source of descriptors (such as the job's evidence)."""
+    """What the dashboard of a job draws: its successful range-query calls. Once jobs carry
+    their evidence, this line becomes `return descriptors_from_evidence(job.evidence)`."""
     return descriptors_from_steps(job)
 
 
@@ -183,12 +215,21 @@ def _grid_item(index: int, key: str) -> dict[str, Any]:
     }
 
 
+def _datasource(query: QueryDescriptor) -> DatasourcePath:
+    """What a descriptor's datasource names: a proxy path, or a bare name (evidence may hold
+    the datasource as the tool received it)."""
+    try:
+        return parse_datasource(query.datasource)
+    except InvalidRequest:
+        return DatasourcePath(path=query.datasource, name=query.datasource)
+
+
 def _datasource_name(query: QueryDescriptor) -> str:
-    return parse_datasource(query.datasource).name
+    return _datasource(query).name
 
 
 def _project_of(queries: Iterable[QueryDescriptor]) -> str:
-    projects = {parse_datasource(q.datasource).project for q in queries} - {None}
+    projects = {_datasource(q).project for q in queries} - {None}
     if len(projects) == 1:
         return projects.pop()  # type: ignore[return-value]  # None was taken out
     raise InvalidRequest(

@@ -1,5 +1,6 @@
 """The dashboard of an investigation: Perses's dashboard shape, one panel per range query."""
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
@@ -9,6 +10,7 @@ from persai.dashboards import (
     QueryDescriptor,
     build_dashboard,
     dashboard_for,
+    descriptors_from_evidence,
     descriptors_from_steps,
 )
 from persai.errors import Conflict, InvalidRequest
@@ -107,3 +109,35 @@ def test_steps_without_a_window_are_left_out() -> None:
     odd = Step(call_id="o", tool="execute_range_query", arguments={}, status=StepStatus.OK)
     assert descriptors_from_steps(job_with(odd, range_step("up")))[0].query == "up"
     assert len(descriptors_from_steps(job_with(odd))) == 0
+
+
+@dataclass
+class Entry:
+    """An evidence entry as the shared contract has it (persai.jobs.Evidence)."""
+
+    datasource: str
+    query: str
+    kind: str
+    start: str
+    end: str
+    step_seconds: float | None
+    tool: str = "execute_range_query"
+    findings: list[str] = field(default_factory=list)
+
+
+def test_evidence_feeds_the_same_panels() -> None:
+    window = ("2026-01-01T10:00:00Z", "2026-01-01T11:30:00Z")
+    evidence = [
+        Entry(SHOP, "rate(errors[5m])", "range", *window, 30),
+        Entry(SHOP, "up == 0", "instant", window[1], window[1], None),
+    ]
+    (only,) = descriptors_from_evidence(evidence)
+    assert only == QueryDescriptor(SHOP, "rate(errors[5m])", START, END, 30)
+
+
+def test_a_datasource_named_without_its_path_is_drawn_by_that_name() -> None:
+    queries = [QueryDescriptor("prom", "up", START, END)]
+    dashboard = build_dashboard(name="n", title="t", description="d", queries=queries, project="p")
+    spec = dashboard["spec"]["panels"]["query_0"]["spec"]["queries"][0]["spec"]["plugin"]["spec"]
+    assert spec["datasource"] == {"kind": "PrometheusDatasource", "name": "prom"}
+    assert "minStep" not in spec
