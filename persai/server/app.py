@@ -19,7 +19,7 @@ from persai.jobs import ConversationStore, JobStore
 from persai.logging import setup_logging
 from persai.queue import Publisher, create_celery
 from persai.redis_client import connect
-from persai.server import alerts, compat, investigations, ops
+from persai.server import alerts, compat, dashboard, investigations, ops
 from persai.server.auth import Authenticator
 from persai.server.middleware import RequestContext
 from persai.server.state import AppState
@@ -59,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install(app)
     app.include_router(investigations.router)
+    app.include_router(dashboard.router)
     app.include_router(ops.router)
     app.include_router(compat.router)
     alerts.install(
