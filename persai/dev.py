@@ -25,7 +25,15 @@ from persai.agent.stack_config import (
     write_stack_config,
 )
 from persai.config import Settings
-from persai.embedded import Child, free_port, start_llama_stack, start_redis
+from persai.launcher import (
+    Child,
+    MissingBinary,
+    free_port,
+    llama_stack_argv,
+    redis_server_binary,
+    start_llama_stack,
+    start_redis,
+)
 from persai.server import create_app
 
 log = logging.getLogger("persai.dev")
@@ -83,13 +91,21 @@ def _ignore_stop_signals() -> None:
 
 
 def _embedded_redis(children: ExitStack, state_dir: Path) -> str:
-    port = free_port()
-    child, why = start_redis(state_dir / "redis", port)
+    chosen = redis_server_binary()
+    if chosen is None:
+        raise MissingBinary(
+            "no Redis server to start: install redis-server (apt-get install redis-server) "
+            "or set PERSAI_REDIS_URL"
+        )
+    child = start_redis(state_dir / "redis", binary=chosen[0])
     children.callback(child.stop)
     log.info(
-        "Redis: embedded server on 127.0.0.1:%d (%s), data in %s", port, why, state_dir / "redis"
+        "Redis: embedded server on 127.0.0.1:%d (%s), data in %s",
+        child.port,
+        chosen[1],
+        state_dir / "redis",
     )
-    return f"redis://127.0.0.1:{port}/0"
+    return f"redis://127.0.0.1:{child.port}/0"
 
 
 def _embedded_stack(children: ExitStack, settings: Settings, state_dir: Path) -> str | None:
@@ -108,7 +124,8 @@ def _embedded_stack(children: ExitStack, settings: Settings, state_dir: Path) ->
         "TIKTOKEN_CACHE_DIR": str(tokenizer_cache(stack_dir / "tiktoken")),
     }
     log.info("Llama Stack: starting on 127.0.0.1:%d with %s ...", port, ", ".join(providers))
-    child = start_llama_stack(config, port, env, stack_dir / "llama-stack.log")
+    argv = llama_stack_argv(config, port)
+    child = start_llama_stack(argv, port, env, stack_dir / "llama-stack.log")
     children.callback(child.stop)
     log.info("Llama Stack: ready (log in %s)", stack_dir / "llama-stack.log")
     return f"http://127.0.0.1:{port}"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -12,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.ports import free_port, wait_for_port
+from persai.launcher import Child, free_port, wait_for_port
 
 
 class PersAIProcess:
@@ -25,11 +23,10 @@ class PersAIProcess:
         argv = [sys.executable, "-m", "persai.cli", kind, *args]
         if self.port is not None:
             argv += ["--port", str(self.port)]
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
-        with log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                argv, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.child = Child.spawn(
+            f"persai {kind}", argv, env={"PYTHONUNBUFFERED": "1", **env}, log_path=log_path
+        )
+        self.process = self.child.process
 
     @property
     def url(self) -> str:
@@ -48,16 +45,10 @@ class PersAIProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def signal(self, signum: signal.Signals) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signum)
+        self.child.signal(signum)
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        self.signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            self.process.wait()
+        self.child.stop(timeout_s)
 
 
 def wait_for_worker(api_url: str, timeout_s: float = 30.0) -> None:
