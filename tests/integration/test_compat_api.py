@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 
 from persai.incidents import Incident
 from persai.jobs import ConversationStore
-from tests.integration.conftest import PersAIStack
+from tests.support.persai import PersAIStack
 from tests.support.perses import PersesStandin
 from tests.support.prometheus import PrometheusServer
 from tests.support.redis import RedisServer

@@ -7,28 +7,12 @@ import signal
 import time
 from collections.abc import Callable
 
-import httpx
 import pytest
 
-from tests.integration.conftest import PersAIStack
-from tests.integration.test_walking_skeleton import DATASOURCE, parse_sse
-from tests.support.persai import wait_for_job
+from tests.support.jobs import DATASOURCE, FAST_RECOVERY, answer_after, parse_sse, submit
+from tests.support.persai import PersAIStack, wait_for_job
 from tests.support.redis import RedisServer
 from tests.support.scripted_model import ScriptedModel
-
-FAST_RECOVERY = {"PERSAI_HEARTBEAT_INTERVAL_S": "0.5", "PERSAI_HEARTBEAT_TIMEOUT_S": "2"}
-
-
-def submit(client: httpx.Client, scenario: str, **extra: object) -> str:
-    body = {"question": f"[scenario:{scenario}] What happened?", "datasource": DATASOURCE, **extra}
-    response = client.post("/api/v1/investigations", json=body)
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["id"]
-    return job_id
-
-
-def answer_after(delay_s: float, text: str = "All quiet.") -> list[dict[str, object]]:
-    return [{"text": text, "delay_s": delay_s}]
 
 
 def test_cancel_a_queued_job_and_it_never_starts(

@@ -21,7 +21,6 @@ import httpx
 import pytest
 
 from persai.config import Settings
-from tests.integration.conftest import MODEL, PersAIStack
 from tests.support.llama_stack import (
     SERVERS,
     LlamaStack,
@@ -29,7 +28,7 @@ from tests.support.llama_stack import (
     require_llama_stack,
     start_llama_stack,
 )
-from tests.support.persai import wait_for_job, wait_for_worker
+from tests.support.persai import MODEL, PersAIStack, wait_for_job, wait_for_worker
 from tests.support.prometheus import PrometheusServer
 from tests.support.redis import RedisServer
 from tests.support.scripted_model import ScriptedModel

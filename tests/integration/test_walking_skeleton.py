@@ -8,28 +8,12 @@ from collections.abc import Callable
 import httpx
 
 from persai.incidents import Incident
-from tests.integration.conftest import ON_EVERY_SERVER, PersAIStack
-from tests.support.persai import wait_for_job
+from tests.support.jobs import DATASOURCE, parse_sse
+from tests.support.llama_stack import ON_EVERY_SERVER
+from tests.support.persai import PersAIStack, wait_for_job
 from tests.support.scripted_model import ScriptedModel
 
 pytestmark = ON_EVERY_SERVER  # on Llama Stack and on OGX
-
-DATASOURCE = "/proxy/globaldatasources/prom"
-
-
-def parse_sse(text: str) -> list[dict[str, str]]:
-    """The events of an SSE body: dicts with id, event and data (comments dropped)."""
-    events = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in block.splitlines():
-            if line.startswith(":") or ":" not in line:
-                continue
-            name, _, value = line.partition(":")
-            fields[name] = value.removeprefix(" ")
-        if fields:
-            events.append(fields)
-    return events
 
 
 def test_question_is_answered_from_the_tool_result(

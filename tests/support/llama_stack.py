@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+import pytest
+
 from persai import launcher
 from persai.agent.stack_config import (
     stack_environment,
@@ -62,6 +64,11 @@ OGX_VENV = REPO_ROOT / ".persai" / "ogx" / "venv"
 OGX_PACKAGES = ("ogx==1.5.0", *STACK_MODULES.values())
 OGX_ENSURE_COMMAND = "uv run python -m tests.support.llama_stack --ensure-ogx"
 _OGX_MARKER = OGX_VENV / ".persai-packages"  # written last: the environment is complete
+
+
+ON_EVERY_SERVER = pytest.mark.parametrize("stack", SERVERS, indirect=True, scope="session")
+"""A module's `pytestmark` to run its tests on Llama Stack and on OGX (`stack` is Llama Stack
+otherwise): each test that uses `stack` runs once per server, `[llama-stack]` and `[ogx]`."""
 
 
 @dataclass

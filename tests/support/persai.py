@@ -6,11 +6,15 @@ import signal
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from persai.launcher import Child, free_port, wait_for_port
+
+MODEL = "llm/scripted"
+"""The scripted model, as the shared Llama Stack serves it."""
 
 
 class PersAIProcess:
@@ -77,3 +81,35 @@ def wait_for_job(
             return record
         time.sleep(0.1)
     raise TimeoutError(f"job {job_id} still {record.get('status')} after {timeout_s} s: {record}")
+
+
+@dataclass
+class PersAIStack:
+    """PersAI's API and workers over the shared servers; stopped at the end of the test."""
+
+    env: dict[str, str]
+    directory: Path
+    api: PersAIProcess | None = None
+    workers: list[PersAIProcess] = field(default_factory=list)
+
+    def start_api(self) -> PersAIProcess:
+        self.api = PersAIProcess("api", self.env, self.directory / "api.log")
+        return self.api.wait_ready()  # stopped by stop() even when it never becomes ready
+
+    def start_worker(self, *args: str) -> PersAIProcess:
+        index = len(self.workers)
+        worker = PersAIProcess("worker", self.env, self.directory / f"worker{index}.log", *args)
+        self.workers.append(worker)
+        return worker
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        assert self.api is not None
+        return httpx.Client(base_url=self.api.url, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    def logs(self) -> str:
+        parts = [p.log() for p in ([self.api] if self.api else []) + self.workers]
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        for process in [*self.workers, *([self.api] if self.api else [])]:
+            process.stop()
