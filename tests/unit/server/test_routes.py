@@ -164,6 +164,11 @@ async def test_a_finished_job_is_not_run_again(
         ({**QUESTION, "conversation_id": "nope"}, 422, "validation_error", "conversation_id"),
         ({**QUESTION, "model": "llm/unknown"}, 400, "unknown_model", "llm/unknown"),
         ({**QUESTION, "datasource": "/proxy/globaldatasources/other"}, 400, None, "other"),
+        ({**QUESTION, "question": "x" * 9000}, 413, None, ""),
+        ({"question": "q"}, 422, "validation_error", "datasource"),
+        ({**QUESTION, "datasource": "http://evil.example/api/v1"}, 400, None, ""),
+        ({**QUESTION, "datasource": "/proxy/globaldatasources/../x"}, 400, None, ""),
+        ({**QUESTION, "datasource": "/proxy/globaldatasources/prom?x=1"}, 400, None, ""),
     ],
 )
 async def test_bad_questions_are_refused_with_what_is_wrong(
@@ -179,8 +184,17 @@ async def test_bad_questions_are_refused_with_what_is_wrong(
     assert refused.status_code == status, refused.text
     error = refused.json()["error"]
     assert error_type is None or error["type"] == error_type
+    assert error["message"]
     assert says in error["message"]
     assert await redis.llen(QUEUE) == 0
+
+
+async def test_a_body_that_is_not_json_is_a_422(api: httpx.AsyncClient) -> None:
+    headers = {"content-type": "application/json"}
+    refused = await api.post("/api/v1/investigations", content=b"{", headers=headers)
+
+    assert refused.status_code == 422
+    assert refused.json()["error"]["type"] == "validation_error"
 
 
 @pytest.mark.parametrize(
@@ -189,15 +203,23 @@ async def test_bad_questions_are_refused_with_what_is_wrong(
         ("/api/v1/investigations/0123456789abcdef0123456789abcdef", 404),
         ("/api/v1/investigations/not-an-id", 404),
         ("/api/v1/conversations/0123456789abcdef0123456789abcdef", 404),
+        ("/api/v1/investigations/x/cancel", 404),
     ],
 )
 async def test_unknown_and_malformed_ids_are_client_errors(
     api: httpx.AsyncClient, path: str, status: int
 ) -> None:
-    answered = await api.get(path)
+    answered = await (api.post(path) if path.endswith("/cancel") else api.get(path))
 
     assert answered.status_code == status
     assert set(answered.json()["error"]) == {"type", "message"}
+    assert answered.json()["error"]["type"] == "not_found"
+
+
+async def test_health_version_and_docs(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/healthz")).json() == {"status": "ok"}
+    assert (await api.get("/version")).json()["version"]
+    assert (await api.get("/docs")).status_code == 200
 
 
 async def test_a_model_server_that_is_down_is_a_503_naming_it(redis: aioredis.Redis) -> None:
