@@ -28,7 +28,6 @@ from tests.support.prometheus import PrometheusServer
 from tests.support.redis import RedisServer
 from tests.support.scripted_model import ScriptedModel
 
-
 ON_THEIR_OWN = ("test_bench_quick.py", "test_dev.py")
 """Modules that start every server they use themselves (and judge no time): they run beside
 the others, in the other worker process, after or between the unit tests."""
