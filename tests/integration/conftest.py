@@ -28,19 +28,11 @@ from tests.support.prometheus import PrometheusServer
 from tests.support.redis import RedisServer
 from tests.support.scripted_model import ScriptedModel
 
-ON_THEIR_OWN = ("test_bench_quick.py", "test_dev.py")
-"""Modules that start every server they use themselves (and judge no time): they run beside
-the others, in the other worker process, after or between the unit tests."""
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-            # one worker process runs each group (pyproject's `--dist loadgroup`), one test at
-            # a time: the shared servers above start once
-            alone = item.path.name in ON_THEIR_OWN
-            item.add_marker(pytest.mark.xdist_group("on-their-own" if alone else "integration"))
 
 
 @pytest.fixture(scope="session")
