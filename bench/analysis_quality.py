@@ -43,6 +43,7 @@ from persai.agent.tools import ALL_TOOLS, Toolbox, ToolContext, ToolError, Upstr
 from persai.incidents import default_end, to_openmetrics  # noqa: E402
 from persai.incidents.analysis_model import Case, Probe  # noqa: E402
 from persai.incidents.analysis_scenarios import ANALYSIS_SCENARIOS, QUICK, generate_cases  # noqa: E402
+from persai.launcher import start_prometheus  # noqa: E402
 
 MAX_BYTES = 20_000_000
 """The worker's default `tool_max_response_bytes`."""
@@ -177,8 +178,6 @@ def main() -> None:
     now = args.now or default_end() + timedelta(minutes=1)
     print("seeds: " + " ".join(f"{name}={seed}" for name, seed in seeds.items()), flush=True)
     print(f"asked at: {now:%Y-%m-%dT%H:%M:%SZ} (--now to ask again at the same moment)", flush=True)
-    from tests.support.prometheus import PrometheusServer  # needs pytest; only here
-
     began = time.perf_counter()
     cases = generate_cases(seeds, now)
     text = to_openmetrics(case.incident for case in cases)
@@ -186,7 +185,7 @@ def main() -> None:
     series = sum(case.incident.series_count for case in cases)
     with (
         tempfile.TemporaryDirectory() as work,
-        PrometheusServer.start(Path(work), openmetrics=text) as server,
+        start_prometheus(Path(work), openmetrics=text) as server,
     ):
         print(
             f"data: {series:,} series, OpenMetrics {len(text) / 1e6:.1f} MB generated in "

@@ -22,10 +22,10 @@ import httpx
 import redis
 
 from bench.harness.loadgen import Load, run_load
-from bench.harness.model import Script
 from bench.harness.processes import Cluster, wait_for_workers
 from bench.harness.report import Report, arguments, ratio, verdict
 from bench.harness.stack import Perses, persai_env, scripted_worker, submit_many, wait_finished
+from persai.agent.scripted import Script
 
 TARGET = 0.5
 

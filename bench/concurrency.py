@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import httpx
 import redis
 
-from bench.harness.model import Script
 from bench.harness.processes import (
     Child,
     Cluster,
@@ -48,6 +47,7 @@ from bench.harness.stack import (
     timelines,
     wait_finished,
 )
+from persai.agent.scripted import Script
 
 TARGET = 1.5
 MODEL_CALLS = 3

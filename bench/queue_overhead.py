@@ -24,11 +24,11 @@ from typing import cast
 import httpx
 import redis
 
-from bench.harness.model import Script
 from bench.harness.noop_celery import NOOP, noop_celery
 from bench.harness.processes import Child, Cluster, wait_for_workers
 from bench.harness.report import Report, arguments, percentile, ratio, summary_ms, verdict
 from bench.harness.stack import DATASOURCE, Perses, events_key, persai_env, scripted_worker
+from persai.agent.scripted import Script
 from persai.config import Settings
 
 TARGET = 2.0

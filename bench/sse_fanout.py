@@ -22,11 +22,11 @@ from urllib.parse import urlsplit
 
 import redis
 
-from bench.harness.model import STAMP_PREFIX, Script
 from bench.harness.processes import Cluster, CpuMeter, more_open_files, wait_for_workers
 from bench.harness.report import Report, arguments, percentile
 from bench.harness.sse import Received, subscribe
 from bench.harness.stack import entry_time, events_key, persai_env, scripted_worker, submit_many
+from persai.agent.scripted import STAMP_PREFIX, Script
 
 DELTA_INTERVAL_S = 0.1
 CONNECT_TIMEOUT_S = 120.0

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from persai.agent.results import DEFAULT_BUDGET_TOKENS, estimate_tokens, render_range  # noqa: E402
 from persai.incidents import Incident, IncidentParams, generate  # noqa: E402
+from persai.launcher import start_prometheus  # noqa: E402
 
 README = ROOT / "bench" / "README.md"
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -53,13 +54,11 @@ class Figures:
 
 def fetch_from_prometheus(incident: Incident, start: datetime) -> tuple[str, str]:
     """The raw response text of the range query, and a note on Prometheus' start-up."""
-    from tests.support.prometheus import PrometheusServer  # needs pytest; only on this path
-
     with tempfile.TemporaryDirectory() as work:
         began = time.perf_counter()
         text = incident.openmetrics()
         generate_s = time.perf_counter() - began
-        server = PrometheusServer.start(Path(work), openmetrics=text)
+        server = start_prometheus(Path(work), openmetrics=text)
         with server:
             response = httpx.get(
                 f"{server.url}/api/v1/query_range",

@@ -38,7 +38,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if not settings.redis_url:
         raise SystemExit("persai worker: PERSAI_REDIS_URL is required")
-    run_worker(settings, concurrency=args.concurrency)
+    run_worker(settings, concurrency=args.concurrency, quiet=args.quiet)
     return 0
 
 
@@ -67,7 +67,8 @@ def _demo_data(args: argparse.Namespace, settings: Settings) -> int:
 def _dev(args: argparse.Namespace, settings: Settings) -> int:
     from persai.dev import run_dev
 
-    return run_dev(settings, host=args.host, port=args.port, state_dir=Path(args.state_dir))
+    state_dir = Path(args.state_dir)
+    return run_dev(settings, host=args.host, port=args.port, state_dir=state_dir, demo=args.demo)
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -99,6 +100,11 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--state-dir", default=".persai", help="where embedded servers keep data")
+    dev.add_argument(
+        "--demo",
+        action="store_true",
+        help="also a Prometheus with incident data (datasource `demo`), and what to ask it",
+    )
     dev.set_defaults(run=_dev)
 
     api = commands.add_parser("api", help="the HTTP API (uvicorn)")
@@ -108,6 +114,7 @@ def parser() -> argparse.ArgumentParser:
 
     work = commands.add_parser("worker", help="a Celery worker running investigations")
     work.add_argument("--concurrency", type=int, default=None, help="investigations at once")
+    work.add_argument("--quiet", action="store_true", help="no Celery banner")
     work.set_defaults(run=_worker)
 
     question = commands.add_parser("ask", help="ask a running PersAI a question, live")

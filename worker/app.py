@@ -50,13 +50,19 @@ def create_worker(settings: Settings, *, gateway: ModelClient | None = None) -> 
 
 
 def run_worker(
-    settings: Settings, *, concurrency: int | None = None, gateway: ModelClient | None = None
+    settings: Settings,
+    *,
+    concurrency: int | None = None,
+    gateway: ModelClient | None = None,
+    quiet: bool = False,
 ) -> None:
-    """Run a worker in this process until it is told to stop (SIGTERM: warm shutdown)."""
+    """Run a worker in this process until it is told to stop (SIGTERM: warm shutdown);
+    `quiet`: without Celery's banner."""
     app = create_worker(settings, gateway=gateway)
     app.conf.worker_pool = POOL
     app.worker_main(
         [
+            *(["--quiet"] if quiet else []),
             "worker",
             f"--concurrency={concurrency or settings.worker_concurrency}",
             f"--loglevel={settings.log_level}",

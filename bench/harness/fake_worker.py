@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.harness.model import Script, ScriptedGateway
+from persai.agent.scripted import Script, ScriptedGateway
 from persai.config import Settings
 from persai.logging import setup_logging
 from worker import run_worker

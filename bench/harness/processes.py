@@ -10,10 +10,8 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -22,61 +20,9 @@ from typing import Self, cast
 import httpx
 import redis
 
-from tests.support.ports import free_port, wait_for_port
+from persai.launcher import Child, MissingBinary, free_port, start_redis, wait_until
 
 WORKERS_KEY = "persai:workers"  # hash: worker id -> last heartbeat (persai.jobs.keys.WORKERS)
-
-
-class Child:
-    """A child process logging to a file; `stop()` ends it and anything it started."""
-
-    def __init__(
-        self, name: str, argv: list[str], env: Mapping[str, str], log_dir: Path, *, port: int = 0
-    ) -> None:
-        self.name = name
-        self.port = port
-        self.log_path = log_dir / f"{name}.log"
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                argv, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_listening(self, timeout_s: float = 60.0) -> Self:
-        try:
-            wait_for_port(self.port, timeout_s)
-        except TimeoutError as exc:
-            raise RuntimeError(f"{self.name} did not listen:\n{self.log_tail()}") from exc
-        return self
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise RuntimeError(
-                f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}"
-            )
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -135,7 +81,9 @@ class Cluster:
     def start(
         self, name: str, argv: list[str], env: Mapping[str, str] | None = None, *, port: int = 0
     ) -> Child:
-        child = Child(name, argv, env or {}, self.directory, port=port)
+        env = {"PYTHONUNBUFFERED": "1", **(env or {})}
+        log_path = self.directory / f"{name}.log"
+        child = Child.spawn(name, argv, env=env, log_path=log_path, port=port)
         self.children.append(child)
         return child
 
@@ -145,22 +93,12 @@ class Cluster:
 
     def redis(self) -> str:
         """A `redis-server` as production runs it (AOF on, fsync every second, noeviction)."""
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise SystemExit("redis-server not found on PATH: apt-get install redis-server")
-        port = free_port()
-        data = self.directory / "redis"
-        data.mkdir()
-        argv = [
-            binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
-            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-            "--maxmemory-policy", "noeviction", "--maxclients", "20000",
-        ]  # fmt: skip
-        self.start("redis", argv, port=port).wait_listening(15)
-        self.redis_url = f"redis://127.0.0.1:{port}/0"
-        client = redis.Redis.from_url(self.redis_url)
-        _wait(lambda: bool(client.ping()), 15, "redis-server did not answer PING")
-        client.close()
+        try:
+            child = start_redis(self.directory / "redis", max_clients=20_000)
+        except MissingBinary as exc:
+            raise SystemExit(str(exc)) from exc
+        self.children.append(child)
+        self.redis_url = f"redis://127.0.0.1:{child.port}/0"
         return self.redis_url
 
     def api(self, env: Mapping[str, str], name: str = "api") -> Child:
@@ -209,13 +147,12 @@ def wait_for_workers(redis_url: str, children: list[Child], timeout_s: float = 6
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float, message: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError, redis.RedisError, OSError):
-            if condition():
-                return
-        time.sleep(0.05)
-    raise TimeoutError(message)
+    def holds() -> bool:
+        with contextlib.suppress(httpx.HTTPError, redis.RedisError):
+            return condition()
+        return False
+
+    wait_until(holds, timeout_s, message)
 
 
 @contextlib.contextmanager

@@ -16,8 +16,8 @@ import aiohttp
 import redis
 import redis.asyncio as aioredis
 
-from bench.harness.model import MODEL, Script
 from bench.harness.processes import Child, Cluster
+from persai.agent.scripted import MODEL, Script
 from persai.config import Settings
 from persai.jobs import ConversationStore, Job, JobStore
 from persai.queue import INVESTIGATE, create_celery

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 import httpx
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -22,7 +24,7 @@ from persai.redis_client import connect
 from persai.server import alerts, compat, dashboard, investigations, ops
 from persai.server.auth import Authenticator
 from persai.server.middleware import RequestContext
-from persai.server.state import AppState
+from persai.server.state import AppState, ModelDirectory
 from persai.server.stream_slots import StreamSlots
 from persai.server.streams import EventHub
 from persai.server.token_validator import TokenValidator
@@ -33,23 +35,26 @@ API_REDIS_CONNECTIONS = 2000
 """Event streams share one reader per job, but each followed job holds a connection."""
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The API; clients and pools are opened in its lifespan and closed there."""
-    if not settings.redis_url:
+def create_app(
+    settings: Settings,
+    *,
+    redis: aioredis.Redis | None = None,
+    http: httpx.AsyncClient | None = None,
+    gateway: ModelDirectory | None = None,
+    queue: Publisher | None = None,
+) -> FastAPI:
+    """The API; what it talks to is opened in its lifespan and closed there, unless passed in
+    (a test's Redis client, a gateway to a stand-in): the caller then owns and closes it."""
+    if not settings.redis_url and redis is None:
         raise ValueError("PERSAI_REDIS_URL is required (persai dev starts an embedded Redis)")
+    given = _Given(redis, http, gateway, queue)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = _open_state(settings)
-        app.state.persai = state
-        heap.settle()
-        try:
+        async with AsyncExitStack() as opened:
+            app.state.persai = _open_state(settings, given, opened)
+            heap.settle()
             yield
-        finally:
-            await state.events.close()
-            await state.gateway.aclose()
-            await state.http.aclose()
-            await state.redis.aclose()
 
     app = FastAPI(
         title="PersAI",
@@ -83,11 +88,34 @@ def from_environment() -> FastAPI:
     return create_app(settings)
 
 
-def _open_state(settings: Settings) -> AppState:
-    assert settings.redis_url is not None
-    redis = connect(settings.redis_url, patience_s=0.5, max_connections=API_REDIS_CONNECTIONS)
-    # no cookies kept: Perses prefers cookies to the bearer token of the user at hand
-    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), cookies=cookieless_jar())
+@dataclass(frozen=True)
+class _Given:
+    """The collaborators passed to `create_app`, if any."""
+
+    redis: aioredis.Redis | None
+    http: httpx.AsyncClient | None
+    gateway: ModelDirectory | None
+    queue: Publisher | None
+
+
+def _open_state(settings: Settings, given: _Given, opened: AsyncExitStack) -> AppState:
+    """The app's state; what it opens is closed by `opened`, last opened first."""
+    redis = given.redis
+    if redis is None:
+        assert settings.redis_url is not None  # create_app checked
+        redis = connect(settings.redis_url, patience_s=0.5, max_connections=API_REDIS_CONNECTIONS)
+        opened.push_async_callback(redis.aclose)
+    http = given.http
+    if http is None:
+        # no cookies kept: Perses prefers cookies to the bearer token of the user at hand
+        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), cookies=cookieless_jar())
+        opened.push_async_callback(http.aclose)
+    gateway = given.gateway
+    if gateway is None:
+        owned = ModelGateway(settings.llama_stack_url or "", timeout_s=10.0)
+        opened.push_async_callback(owned.aclose)
+        gateway = owned
+    queue = given.queue or Publisher(create_celery(settings, settings.redis_url or ""))
     validator = None
     if settings.auth and settings.perses_api_url is not None:
         assert settings.secret_key is not None  # required with authentication (Settings)
@@ -99,19 +127,21 @@ def _open_state(settings: Settings) -> AppState:
             sealer=Sealer(settings.secret_key),
         )
     store = JobStore(redis, retention_s=settings.job_retention_s)
+    events = EventHub(store, StreamSlots(redis, per_user=settings.streams_per_user))
+    opened.push_async_callback(events.close)
     return AppState(
         settings=settings,
         redis=redis,
         store=store,
-        events=EventHub(store, StreamSlots(redis, per_user=settings.streams_per_user)),
+        events=events,
         conversations=ConversationStore(
             redis,
             retention_s=settings.conversation_retention_s,
             per_owner=settings.conversations_per_user,
         ),
-        queue=Publisher(create_celery(settings, settings.redis_url)),
+        queue=queue,
         http=http,
-        gateway=ModelGateway(settings.llama_stack_url or "", timeout_s=10.0),
+        gateway=gateway,
         authenticator=Authenticator(settings, validator),
         sealer=Sealer(settings.secret_key) if settings.auth and settings.secret_key else None,
     )

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 import redis.asyncio as aioredis
 
-from persai.agent.llama import ModelGateway
 from persai.config import Settings
 from persai.credentials import Sealer
 from persai.jobs import ConversationStore, JobStore
 from persai.queue import Publisher
 from persai.server.auth import Authenticator
 from persai.server.streams import EventHub
+
+
+class ModelDirectory(Protocol):
+    """The models a model server serves (`ModelGateway`, or a scripted one in tests)."""
+
+    async def models(self) -> list[str]: ...
 
 
 @dataclass
@@ -24,7 +30,7 @@ class AppState:
     conversations: ConversationStore
     queue: Publisher
     http: httpx.AsyncClient
-    gateway: ModelGateway
+    gateway: ModelDirectory
     authenticator: Authenticator
     sealer: Sealer | None
     events: EventHub

@@ -10,27 +10,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from persai.config import Settings
 from persai.incidents import Incident, IncidentParams, generate_all, to_openmetrics
 from tests.support.llama_stack import (
-    SERVERS,
+    ON_EVERY_SERVER,
     LlamaStack,
     ServerKind,
     llama_stack,
     require_llama_stack,
 )
-from tests.support.persai import PersAIProcess, wait_for_worker
+from tests.support.persai import MODEL, PersAIStack, wait_for_worker
 from tests.support.prometheus import PrometheusServer
 from tests.support.redis import RedisServer
 from tests.support.scripted_model import ScriptedModel
-
-MODEL = "llm/scripted"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -61,11 +57,6 @@ def scripted_model() -> Iterator[ScriptedModel]:
     model.start()
     yield model
     model.stop()
-
-
-ON_EVERY_SERVER = pytest.mark.parametrize("stack", SERVERS, indirect=True, scope="session")
-"""A module's `pytestmark` to run its tests on Llama Stack and on OGX (`stack` is Llama Stack
-otherwise): each test that uses `stack` runs once per server, `[llama-stack]` and `[ogx]`."""
 
 
 @pytest.fixture(scope="session")
@@ -99,38 +90,6 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis").start()
     yield server
     server.stop()
-
-
-@dataclass
-class PersAIStack:
-    """PersAI's API and workers over the shared servers; stopped at the end of the test."""
-
-    env: dict[str, str]
-    directory: Path
-    api: PersAIProcess | None = None
-    workers: list[PersAIProcess] = field(default_factory=list)
-
-    def start_api(self) -> PersAIProcess:
-        self.api = PersAIProcess("api", self.env, self.directory / "api.log")
-        return self.api.wait_ready()  # stopped by stop() even when it never becomes ready
-
-    def start_worker(self, *args: str) -> PersAIProcess:
-        index = len(self.workers)
-        worker = PersAIProcess("worker", self.env, self.directory / f"worker{index}.log", *args)
-        self.workers.append(worker)
-        return worker
-
-    def client(self, **kwargs: object) -> httpx.Client:
-        assert self.api is not None
-        return httpx.Client(base_url=self.api.url, timeout=30, **kwargs)  # type: ignore[arg-type]
-
-    def logs(self) -> str:
-        parts = [p.log() for p in ([self.api] if self.api else []) + self.workers]
-        return "\n".join(parts)
-
-    def stop(self) -> None:
-        for process in [*self.workers, *([self.api] if self.api else [])]:
-            process.stop()
 
 
 @pytest.fixture
@@ -173,3 +132,6 @@ def persai_stack(
     if os.environ.get("PERSAI_TEST_SHOW_LOGS"):
         for running in started:
             print(running.logs())  # noqa: T201
+
+
+__all__ = ["MODEL", "ON_EVERY_SERVER", "PersAIStack"]  # test modules import them from tests.support

@@ -24,10 +24,9 @@ import pytest
 
 from persai.config import Settings
 from persai.incidents import Incident
-from tests.integration.conftest import MODEL, ON_EVERY_SERVER, PersAIStack
-from tests.integration.test_walking_skeleton import parse_sse
-from tests.support.llama_stack import LlamaStack, llama_stack
-from tests.support.persai import wait_for_job, wait_for_worker
+from tests.support.jobs import parse_sse
+from tests.support.llama_stack import ON_EVERY_SERVER, LlamaStack, llama_stack
+from tests.support.persai import MODEL, PersAIStack, wait_for_job, wait_for_worker
 from tests.support.ports import free_port
 from tests.support.prometheus import PrometheusServer
 from tests.support.redis import RedisServer

@@ -26,9 +26,8 @@ from starlette.responses import Response
 
 from persai.credentials import token_claims
 from persai.incidents import Incident
-from tests.integration.conftest import PersAIStack
 from tests.integration.test_operations import metric
-from tests.support.persai import wait_for_job
+from tests.support.persai import PersAIStack, wait_for_job
 from tests.support.perses import PersesStandin, Tokens, User, forge_token
 from tests.support.prometheus import PrometheusServer
 from tests.support.scripted_model import ScriptedModel

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import threading
@@ -29,10 +28,11 @@ import redis.asyncio as aioredis
 
 from persai.incidents import Incident
 from persai.jobs import ConversationStore
-from tests.integration.conftest import PersAIStack
+from tests.support.persai import PersAIStack
 from tests.support.perses import PersesStandin
 from tests.support.prometheus import PrometheusServer
 from tests.support.redis import RedisServer
+from tests.support.require import missing
 from tests.support.scripted_model import ScriptedModel
 
 StartStack = Callable[..., PersAIStack]
@@ -56,10 +56,7 @@ STAINLESS_HEADERS = (
 def sdk_client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with the pinned SDK installed (`npm ci`, once) and the driver beside it."""
     if not (shutil.which("node") and shutil.which("npm")):
-        message = "node and npm are needed to drive the compatibility API with the plugin's SDK"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("node and npm are needed to drive the compatibility API with the plugin's SDK")
     cache: pytest.Cache | None = getattr(request.config, "cache", None)  # None: cacheprovider off
     target = cache.mkdir("npm-compat") if cache else tmp_path_factory.mktemp("npm-compat")
     lock = (CLIENT_DIR / "package-lock.json").read_bytes()

@@ -5,10 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from tests.integration.conftest import PersAIStack
-from tests.integration.test_lifecycle import answer_after, submit
-from tests.integration.test_walking_skeleton import DATASOURCE
-from tests.support.persai import wait_for_job
+from tests.support.jobs import DATASOURCE, answer_after, submit
+from tests.support.persai import PersAIStack, wait_for_job
 from tests.support.redis import RedisServer
 from tests.support.scripted_model import ScriptedModel
 

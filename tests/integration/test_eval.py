@@ -20,7 +20,7 @@ import yaml
 from persai.agent.timeparse import rfc3339
 from persai.eval import Case, load_report, load_suite, prepare
 from persai.incidents import default_end
-from tests.integration.conftest import MODEL, PersAIStack
+from tests.support.persai import MODEL, PersAIStack
 from tests.support.prometheus import PrometheusServer
 from tests.support.scripted_model import ScriptedModel
 

@@ -7,48 +7,10 @@ import signal
 import time
 from collections.abc import Callable
 
-import httpx
-import pytest
-
-from tests.integration.conftest import PersAIStack
-from tests.integration.test_walking_skeleton import DATASOURCE, parse_sse
-from tests.support.persai import wait_for_job
+from tests.support.jobs import DATASOURCE, FAST_RECOVERY, answer_after, parse_sse, submit
+from tests.support.persai import PersAIStack, wait_for_job
 from tests.support.redis import RedisServer
 from tests.support.scripted_model import ScriptedModel
-
-FAST_RECOVERY = {"PERSAI_HEARTBEAT_INTERVAL_S": "0.5", "PERSAI_HEARTBEAT_TIMEOUT_S": "2"}
-
-
-def submit(client: httpx.Client, scenario: str, **extra: object) -> str:
-    body = {"question": f"[scenario:{scenario}] What happened?", "datasource": DATASOURCE, **extra}
-    response = client.post("/api/v1/investigations", json=body)
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["id"]
-    return job_id
-
-
-def answer_after(delay_s: float, text: str = "All quiet.") -> list[dict[str, object]]:
-    return [{"text": text, "delay_s": delay_s}]
-
-
-def test_cancel_a_queued_job_and_it_never_starts(
-    persai_stack: Callable[..., PersAIStack], scripted_model: ScriptedModel
-) -> None:
-    scripted_model.add_scenario("cancel-queued", answer_after(0))
-    running = persai_stack(workers=0)
-    with running.client() as client:
-        job_id = submit(client, "cancel-queued")
-        cancelled = client.post(f"/api/v1/investigations/{job_id}/cancel")
-        assert cancelled.status_code == 200
-        assert cancelled.json()["status"] == "cancelled"
-        again = client.post(f"/api/v1/investigations/{job_id}/cancel")  # idempotent
-        assert again.json()["status"] == "cancelled"
-        running.start_worker()
-        time.sleep(3)  # the worker takes the message and must leave the job alone
-        assert client.get(f"/api/v1/investigations/{job_id}").json()["status"] == "cancelled"
-        events = parse_sse(client.get(f"/api/v1/investigations/{job_id}/events").text)
-    assert [e["event"] for e in events] == ["status", "status", "done"]
-    assert scripted_model.requests("cancel-queued") == []
 
 
 def test_cancel_a_running_job_stops_it_within_two_seconds(
@@ -216,12 +178,3 @@ def test_queue_depth_and_events_per_job_are_bounded(
         job = wait_for_job(client, job_id, timeout_s=60)
     assert job["status"] == "failed"
     assert "more events than the limit" in str(job["error"])
-
-
-@pytest.mark.parametrize("path", ["/api/v1/investigations/x/cancel"])
-def test_cancel_unknown_is_404(persai_stack: Callable[..., PersAIStack], path: str) -> None:
-    running = persai_stack(workers=0)
-    with running.client() as client:
-        response = client.post(path)
-    assert response.status_code == 404
-    assert response.json()["error"]["type"] == "not_found"

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.test_walking_skeleton import parse_sse
+from tests.support.jobs import parse_sse
 from tests.support.persai import PersAIProcess
 from tests.support.ports import free_port
 from tests.support.redis import RedisServer

@@ -12,10 +12,8 @@ import pytest
 
 from persai.jobs import keys
 from persai.queue import QUEUE
-from tests.integration.conftest import PersAIStack
-from tests.integration.test_lifecycle import FAST_RECOVERY, answer_after, submit
-from tests.integration.test_walking_skeleton import DATASOURCE, parse_sse
-from tests.support.persai import wait_for_job, wait_for_worker
+from tests.support.jobs import DATASOURCE, FAST_RECOVERY, answer_after, parse_sse, submit
+from tests.support.persai import PersAIStack, wait_for_job, wait_for_worker
 from tests.support.redis import RedisServer
 from tests.support.scripted_model import ScriptedModel
 from tests.support.tcp_proxy import BlipProxy

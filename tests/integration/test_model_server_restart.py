@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import httpx
 import pytest
 
 from persai.config import Settings
-from tests.integration.conftest import MODEL, PersAIStack
+from persai.launcher import Child
 from tests.support.llama_stack import (
     SERVERS,
     LlamaStack,
@@ -29,7 +28,7 @@ from tests.support.llama_stack import (
     require_llama_stack,
     start_llama_stack,
 )
-from tests.support.persai import wait_for_job, wait_for_worker
+from tests.support.persai import MODEL, PersAIStack, wait_for_job, wait_for_worker
 from tests.support.prometheus import PrometheusServer
 from tests.support.redis import RedisServer
 from tests.support.scripted_model import ScriptedModel
@@ -48,11 +47,10 @@ def restarted(stack: LlamaStack, timeout_s: float = 60.0) -> tuple[LlamaStack, f
     env = dict(item.decode().split("=", 1) for item in environ.split(b"\0") if b"=" in item)
     stack.stop()
     down_at = time.monotonic()
-    with stack.log_path.open("ab") as log:
-        process = subprocess.Popen(
-            stack.process.args, stdout=log, stderr=subprocess.STDOUT, env=env
-        )
-    again = LlamaStack(stack.url, process, stack.log_path, 0.0, stack.server)
+    argv = [str(arg) for arg in stack.process.args]
+    child = Child.spawn(stack.server, argv, env=env, log_path=stack.log_path, port=stack.child.port)
+    again = LlamaStack(stack.url, child, 0.0, stack.server)
+    process = child.process
     deadline = down_at + timeout_s
     while time.monotonic() < deadline and process.poll() is None:
         with contextlib.suppress(httpx.HTTPError):

@@ -16,10 +16,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import PersAIStack
-from tests.integration.test_lifecycle import submit
-from tests.integration.test_walking_skeleton import DATASOURCE
-from tests.support.persai import PersAIProcess, wait_for_job
+from tests.support.jobs import DATASOURCE, submit
+from tests.support.persai import PersAIProcess, PersAIStack, wait_for_job
 from tests.support.ports import free_port, wait_for_port
 from tests.support.scripted_model import ScriptedModel
 

@@ -27,9 +27,8 @@ from persai.agent.tools import ALL_TOOLS, Toolbox, ToolContext, ToolError, ToolO
 from persai.agent.tools.perses import NOT_CONFIGURED
 from persai.incidents import Incident
 from persai.jobs import TimeRange
-from tests.integration.conftest import PersAIStack
 from tests.support.httpd import tools_session
-from tests.support.persai import wait_for_job
+from tests.support.persai import PersAIStack, wait_for_job
 from tests.support.perses import PersesStandin
 from tests.support.prometheus import PrometheusServer
 from tests.support.scripted_model import ScriptedModel

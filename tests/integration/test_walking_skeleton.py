@@ -5,31 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-import httpx
-
 from persai.incidents import Incident
-from tests.integration.conftest import ON_EVERY_SERVER, PersAIStack
-from tests.support.persai import wait_for_job
+from tests.support.jobs import DATASOURCE, parse_sse
+from tests.support.llama_stack import ON_EVERY_SERVER
+from tests.support.persai import PersAIStack, wait_for_job
 from tests.support.scripted_model import ScriptedModel
 
 pytestmark = ON_EVERY_SERVER  # on Llama Stack and on OGX
-
-DATASOURCE = "/proxy/globaldatasources/prom"
-
-
-def parse_sse(text: str) -> list[dict[str, str]]:
-    """The events of an SSE body: dicts with id, event and data (comments dropped)."""
-    events = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in block.splitlines():
-            if line.startswith(":") or ":" not in line:
-                continue
-            name, _, value = line.partition(":")
-            fields[name] = value.removeprefix(" ")
-        if fields:
-            events.append(fields)
-    return events
 
 
 def test_question_is_answered_from_the_tool_result(
@@ -105,34 +87,6 @@ def test_question_is_answered_from_the_tool_result(
     assert culprit in json.dumps(tool_messages)
 
 
-def test_bad_input_is_refused_with_the_error_body(persai_stack: Callable[..., PersAIStack]) -> None:
-    running = persai_stack(workers=0)
-    cases = [
-        ({"question": "", "datasource": DATASOURCE}, 422),
-        ({"question": "   ", "datasource": DATASOURCE}, 422),
-        ({"question": "x" * 9000, "datasource": DATASOURCE}, 413),
-        ({"question": "q", "datasource": DATASOURCE, "colour": "red"}, 422),
-        ({"question": "q", "datasource": "http://evil.example/api/v1"}, 400),
-        ({"question": "q", "datasource": "/proxy/globaldatasources/../x"}, 400),
-        ({"question": "q", "datasource": "/proxy/globaldatasources/prom?x=1"}, 400),
-        ({"question": "q", "datasource": "/proxy/globaldatasources/unknown"}, 400),
-        ({"question": "q"}, 422),
-    ]
-    with running.client() as client:
-        for body, status in cases:
-            response = client.post("/api/v1/investigations", json=body)
-            assert response.status_code == status, (body, response.text)
-            error = response.json()["error"]
-            assert error["type"]
-            assert error["message"]
-        not_json = client.post(
-            "/api/v1/investigations", content=b"{", headers={"content-type": "application/json"}
-        )
-        assert not_json.status_code == 422
-        assert client.get("/api/v1/investigations/nope").status_code == 404
-        assert client.get("/api/v1/investigations/nope").json()["error"]["type"] == "not_found"
-
-
 def test_redis_down_is_a_503_then_recovers(
     persai_stack: Callable[..., PersAIStack], redis_server: object
 ) -> None:
@@ -155,11 +109,3 @@ def test_redis_down_is_a_503_then_recovers(
         again = client.post("/api/v1/investigations", json=body)
         assert again.status_code == 202, again.text
         assert client.get(f"/api/v1/investigations/{again.json()['id']}").status_code == 200
-
-
-def test_health_and_version(persai_stack: Callable[..., PersAIStack]) -> None:
-    running = persai_stack(workers=0)
-    with running.client() as client:
-        assert client.get("/healthz").json() == {"status": "ok"}
-        assert client.get("/version").json()["version"]
-        assert httpx.get(f"{running.api.url}/docs" if running.api else "").status_code == 200

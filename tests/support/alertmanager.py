@@ -12,43 +12,38 @@ A missing binary skips the test, except under `CI=true`, where it fails it.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
-import os
 import shutil
 import threading
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
-from persai.embedded import Child
-from tests.support.ports import free_port
+from persai.launcher import Child, free_port, wait_until
+from persai.launcher.process import stop_if_unready
+from tests.support.require import missing
 
 BINARIES = ("prometheus-alertmanager", "alertmanager")
 INSTALL_HINT = "install it with `apt-get install prometheus-alertmanager` (Debian/Ubuntu)"
 
 
 def require_alertmanager() -> str:
-    """The path of Alertmanager's binary; skips the test when missing (fails under CI=true)."""
+    """The path of Alertmanager's binary (Debian names it `prometheus-alertmanager`); skips
+    the test when missing (fails under CI=true)."""
     for name in BINARIES:
         found = shutil.which(name)
         if found:
             return found
-    message = f"prometheus-alertmanager not found on PATH: {INSTALL_HINT}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    missing(f"prometheus-alertmanager not found on PATH: {INSTALL_HINT}")
 
 
 class AlertmanagerServer:
-    """A running Alertmanager, a `persai.embedded.Child` (how dev, tests and benchmarks start
+    """A running Alertmanager, a `persai.launcher.Child` (how dev, tests and benchmarks start
     servers): `.url`, `.address`, `.stop()`."""
 
     def __init__(self, child: Child, port: int) -> None:
@@ -83,25 +78,18 @@ class AlertmanagerServer:
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",
         ]
-        server = cls(Child.spawn("alertmanager", argv, log_path=work_dir / "log"), port)
-        try:
-            server._wait_ready(timeout_s)
-        except BaseException:
-            server.stop()
-            raise
-        return server
-
-    def _wait_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
+        child = Child.spawn("alertmanager", argv, log_path=work_dir / "log", port=port)
         with httpx.Client(timeout=1.0) as client:
-            while time.monotonic() < deadline:
-                if self.child.process.poll() is not None:
-                    raise RuntimeError(f"alertmanager exited:\n{self.child.tail()}")
-                with contextlib.suppress(httpx.TransportError):
-                    if client.get(f"{self.url}/-/ready").status_code == 200:
-                        return
-                time.sleep(0.05)
-        raise TimeoutError(f"alertmanager not ready after {timeout_s:.0f} s:\n{self.child.tail()}")
+            stop_if_unready(
+                child,
+                lambda: wait_until(
+                    lambda: client.get(f"{child.url}/-/ready").status_code == 200,
+                    timeout_s,
+                    "alertmanager not ready",
+                    child=child,
+                ),
+            )
+        return cls(child, port)
 
     def stop(self) -> None:
         self.child.stop()

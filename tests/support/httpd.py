@@ -15,7 +15,7 @@ import aiohttp
 import httpx
 from aiohttp import web
 
-from persai.embedded import free_port
+from persai.launcher import free_port
 
 Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
 

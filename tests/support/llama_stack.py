@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-import httpx
 import pytest
 
+from persai import launcher
 from persai.agent.stack_config import (
     stack_environment,
     tokenizer_cache,
@@ -37,7 +37,8 @@ from persai.agent.stack_config import (
     write_stack_config,
 )
 from persai.config import Settings
-from tests.support.ports import free_port
+from persai.launcher import Child, free_port, llama_binary
+from tests.support.require import missing
 
 __all__ = [
     "OGX_VENV",
@@ -65,36 +66,36 @@ OGX_ENSURE_COMMAND = "uv run python -m tests.support.llama_stack --ensure-ogx"
 _OGX_MARKER = OGX_VENV / ".persai-packages"  # written last: the environment is complete
 
 
+ON_EVERY_SERVER = pytest.mark.parametrize("stack", SERVERS, indirect=True, scope="session")
+"""A module's `pytestmark` to run its tests on Llama Stack and on OGX (`stack` is Llama Stack
+otherwise): each test that uses `stack` runs once per server, `[llama-stack]` and `[ogx]`."""
+
+
 @dataclass
 class LlamaStack:
     """A running `llama stack run` or `ogx run` process."""
 
     url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    child: Child
     startup_s: float
     server: ServerKind = "llama-stack"
 
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.child.process
+
+    @property
+    def log_path(self) -> Path:
+        assert self.child.log_path is not None
+        return self.child.log_path
+
     def log_tail(self, lines: int = 40) -> str:
         """The end of the server's log."""
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return self.child.tail(lines)
 
     def stop(self) -> None:
         """Terminate the server (kill it after 10 s)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-def llama_binary() -> str | None:
-    """The `llama` command of this virtual environment (or on PATH)."""
-    beside_python = Path(sys.executable).with_name("llama")
-    return str(beside_python) if beside_python.exists() else shutil.which("llama")
+        self.child.stop()
 
 
 def ogx_binary() -> str | None:
@@ -155,14 +156,10 @@ def missing_requirements(server: ServerKind = "llama-stack") -> list[str]:
 
 def require_llama_stack(server: ServerKind = "llama-stack") -> None:
     """Skip the test when that server cannot run here; fail instead when CI=true."""
-    missing = missing_requirements(server)
-    if not missing:
-        return
-    name = "OGX" if server == "ogx" else "Llama Stack"
-    message = f"{name} cannot start here; install: " + ", ".join(missing)
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    needed = missing_requirements(server)
+    if needed:
+        name = "OGX" if server == "ogx" else "Llama Stack"
+        missing(f"{name} cannot start here; install: " + ", ".join(needed))
 
 
 def start_llama_stack(
@@ -185,34 +182,13 @@ def start_llama_stack(
         command.append("--insecure")  # plain HTTP on loopback
     else:
         env["LLAMA_STACK_LOGGING"] = env.get("LLAMA_STACK_LOGGING", "all=warning")
-        binary = llama_binary() or "llama"
-        command = [binary, "stack", "run", str(config_path), "--port", str(port)]
+        command = launcher.llama_stack_argv(config_path, port)
+    log_path.unlink(missing_ok=True)
     started = time.monotonic()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    stack = LlamaStack(f"http://127.0.0.1:{port}", process, log_path, 0.0, server)
-    try:
-        _wait_healthy(stack, timeout_s)
-    except BaseException:
-        stack.stop()
-        raise
-    stack.startup_s = time.monotonic() - started
-    return stack
-
-
-def _wait_healthy(stack: LlamaStack, timeout_s: float) -> None:
-    """Poll `/v1/health` until it answers OK; raise with the log's tail otherwise."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if stack.process.poll() is not None:
-            raise RuntimeError(
-                f"{stack.server} exited with {stack.process.returncode}:\n{stack.log_tail()}"
-            )
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{stack.url}/v1/health", timeout=1.0).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{stack.server} not healthy after {timeout_s:.0f} s:\n{stack.log_tail()}")
+    child = launcher.start_llama_stack(
+        command, port, env, log_path, name=server, timeout_s=timeout_s
+    )
+    return LlamaStack(child.url, child, time.monotonic() - started, server)
 
 
 @contextlib.contextmanager

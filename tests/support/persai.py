@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from tests.support.ports import free_port, wait_for_port
+from persai.launcher import Child, free_port, wait_for_port
+
+MODEL = "llm/scripted"
+"""The scripted model, as the shared Llama Stack serves it."""
 
 
 class PersAIProcess:
@@ -25,11 +27,10 @@ class PersAIProcess:
         argv = [sys.executable, "-m", "persai.cli", kind, *args]
         if self.port is not None:
             argv += ["--port", str(self.port)]
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
-        with log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                argv, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.child = Child.spawn(
+            f"persai {kind}", argv, env={"PYTHONUNBUFFERED": "1", **env}, log_path=log_path
+        )
+        self.process = self.child.process
 
     @property
     def url(self) -> str:
@@ -48,16 +49,10 @@ class PersAIProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def signal(self, signum: signal.Signals) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signum)
+        self.child.signal(signum)
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        self.signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            self.process.wait()
+        self.child.stop(timeout_s)
 
 
 def wait_for_worker(api_url: str, timeout_s: float = 30.0) -> None:
@@ -86,3 +81,35 @@ def wait_for_job(
             return record
         time.sleep(0.1)
     raise TimeoutError(f"job {job_id} still {record.get('status')} after {timeout_s} s: {record}")
+
+
+@dataclass
+class PersAIStack:
+    """PersAI's API and workers over the shared servers; stopped at the end of the test."""
+
+    env: dict[str, str]
+    directory: Path
+    api: PersAIProcess | None = None
+    workers: list[PersAIProcess] = field(default_factory=list)
+
+    def start_api(self) -> PersAIProcess:
+        self.api = PersAIProcess("api", self.env, self.directory / "api.log")
+        return self.api.wait_ready()  # stopped by stop() even when it never becomes ready
+
+    def start_worker(self, *args: str) -> PersAIProcess:
+        index = len(self.workers)
+        worker = PersAIProcess("worker", self.env, self.directory / f"worker{index}.log", *args)
+        self.workers.append(worker)
+        return worker
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        assert self.api is not None
+        return httpx.Client(base_url=self.api.url, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    def logs(self) -> str:
+        parts = [p.log() for p in ([self.api] if self.api else []) + self.workers]
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        for process in [*self.workers, *([self.api] if self.api else [])]:
+            process.stop()

@@ -44,13 +44,12 @@ from typing import Any
 
 import httpx
 import jwt
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from tests.support.ports import free_port
+from persai.launcher import ThreadedServer, free_port, serve_in_thread
 
 ALGORITHM = "HS512"
 COOKIE_PAYLOAD = "jwtPayload"
@@ -232,8 +231,7 @@ class PersesStandin:
         self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
         self._http: httpx.AsyncClient | None = None
         self.app = Starlette(routes=self._routes(), lifespan=self._lifespan)
 
@@ -333,33 +331,23 @@ class PersesStandin:
         """Serve (again) on this stand-in's port; returns the base URL."""
         if self._port is None:
             self._port = free_port()
-        config = uvicorn.Config(
+        self._server = serve_in_thread(
             self.app,
-            host="127.0.0.1",
             port=self._port,
+            name="perses-standin",
             log_level="warning",
             lifespan="on",
-            ws="none",
             http="h11",
             loop="asyncio",
             timeout_graceful_shutdown=1,
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="perses-standin", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the Perses stand-in did not start on port {self._port}")
-            time.sleep(0.01)
         return self.base_url
 
     def stop(self) -> None:
         """Stop serving: connections to the port are refused until `start()`."""
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        if self._server is not None:
+            self._server.stop()
+        self._server = None
 
     def __enter__(self) -> PersesStandin:
         self.start()

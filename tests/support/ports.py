@@ -1,12 +1,7 @@
-"""Free loopback ports and waiting for servers to listen on them (PersAI's own helpers)."""
+"""Free loopback ports and waiting for servers to listen on them (persai.launcher's)."""
 
 from __future__ import annotations
 
-from persai import embedded
+from persai.launcher import free_port, wait_for_port
 
-free_port = embedded.free_port
-
-
-def wait_for_port(port: int, timeout_s: float = 30.0) -> None:
-    """Block until something accepts connections on 127.0.0.1:port, or raise TimeoutError."""
-    embedded.wait_for_port(port, timeout_s)
+__all__ = ["free_port", "wait_for_port"]

@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.support.ports import free_port
+from persai.launcher import ThreadedServer, free_port, serve_in_thread
 
 __all__ = ["ScriptedModel", "build_app"]
 
@@ -281,8 +281,7 @@ class ScriptedModel:
     def __init__(self, scenarios: dict[str, list[Step]] | None = None, *, port: int = 0) -> None:
         self.app = build_app(scenarios)
         self.port = port or free_port()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
 
     @property
     def base_url(self) -> str:
@@ -301,25 +300,16 @@ class ScriptedModel:
 
     def start(self, timeout_s: float = 10.0) -> str:
         """Serve on 127.0.0.1:port in a thread (again after `stop()`, same port)."""
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_config=None, lifespan="off", ws="none"
+        self._server = serve_in_thread(
+            self.app, port=self.port, name="scripted-model", timeout_s=timeout_s
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="scripted-model", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"scripted model did not start on port {self.port}")
-            time.sleep(0.01)
         return self.base_url
 
     def stop(self) -> None:
         """Stop serving; the port is free again when this returns."""
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        if self._server is not None:
+            self._server.stop()
+        self._server = None
 
 
 def main() -> None:

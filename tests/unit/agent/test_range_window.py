@@ -15,8 +15,8 @@ import pytest
 
 from persai.agent.timeparse import rfc3339
 from persai.agent.tools import ToolError
-from tests.unit.agent import tools_harness
-from tests.unit.agent.tools_harness import DATASOURCE, Fake, call
+from tests.support import tools as tools_harness
+from tests.support.tools import DATASOURCE, Fake, call
 
 EMPTY_MATRIX = {"resultType": "matrix", "result": []}
 CLOCK = datetime(2026, 11, 24, 14, 0, 7, 654_321, tzinfo=UTC)  # a worker's now, with microseconds

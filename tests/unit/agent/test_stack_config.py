@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,6 @@ from persai.agent.stack_config import (
     write_stack_config,
 )
 from persai.config import Settings
-from tests.support.llama_stack import ogx_binary, require_llama_stack
 
 SECRETS = {
     "llm_api_key": "sk-llm-secret-0001",
@@ -127,30 +124,3 @@ def test_llama_stack_accepts_the_config(tmp_path: Path) -> None:
         "gemini",
         "anthropic",
     ]
-
-
-def test_ogx_accepts_the_config(tmp_path: Path) -> None:
-    """OGX (in its own environment) validates the same file: `ogx run --dry-run`."""
-    require_llama_stack("ogx")  # skips without the OGX environment; fails in CI
-    binary = ogx_binary()
-    assert binary is not None
-    settings = _settings(tmp_path, llm_base_url="http://127.0.0.1:9/v1", **SECRETS)
-    path = write_stack_config(settings, tmp_path / "run.yaml")
-    checked = subprocess.run(
-        [binary, "run", str(path), "--dry-run"],
-        env={**os.environ, **stack_environment(settings)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert checked.returncode == 0, checked.stderr
-    assert "Migrating" not in checked.stderr  # nothing in it is a legacy form for OGX
-    validated = yaml.safe_load(checked.stdout)  # the config as OGX read it, keys redacted
-    assert [p["provider_id"] for p in validated["providers"]["inference"]] == [
-        "llm",
-        "openai",
-        "gemini",
-        "anthropic",
-    ]
-    assert validated["server"]["port"] == 8321

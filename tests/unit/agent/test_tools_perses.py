@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from persai.agent.tools.perses import MAX_PROJECTS, NOT_CONFIGURED
-from tests.unit.agent.tools_harness import DATASOURCE, Fake, call, error
+from tests.support.tools import DATASOURCE, Fake, call, error
 
 DASHBOARD = "/api/v1/projects/shop/dashboards/checkout"
 

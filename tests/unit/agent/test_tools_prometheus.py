@@ -10,7 +10,7 @@ import pytest
 from persai.agent.tools import ALL_TOOLS, PERSES_TOOLS, PROMETHEUS_TOOLS
 from persai.agent.tools.prometheus import execute_range_query
 from persai.jobs import TimeRange
-from tests.unit.agent.tools_harness import NOW, Fake, call, error
+from tests.support.tools import NOW, Fake, call, error
 
 EMPTY_MATRIX = {"resultType": "matrix", "result": []}
 EMPTY_VECTOR = {"resultType": "vector", "result": []}

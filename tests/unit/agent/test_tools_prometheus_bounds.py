@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from persai.jobs import TimeRange
-from tests.unit.agent.tools_harness import NOW, Fake, call, error
+from tests.support.tools import NOW, Fake, call, error
 
 EMPTY_MATRIX = {"resultType": "matrix", "result": []}
 EMPTY_VECTOR = {"resultType": "vector", "result": []}

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from persai.jobs import TimeRange
-from tests.unit.agent.tools_harness import NOW, Fake, call, error
+from tests.support.tools import NOW, Fake, call, error
 
 NAMES = "/api/v1/label/__name__/values"
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from persai.agent.tools import ToolError, UpstreamAPI, UpstreamError, UpstreamSlots
-from persai.embedded import free_port
+from persai.launcher import free_port
 from tests.support.httpd import serve, tools_session
 
 LABEL = "/proxy/globaldatasources/prom"

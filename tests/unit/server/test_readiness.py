@@ -5,8 +5,7 @@ A real `redis-server`: its clock is not this process's, as on separate hosts (fa
 read the very clock the test sets off)."""
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -26,28 +25,14 @@ SKEWS_S = [-600.0, -30.0, 30.0, 600.0]
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 def worker(redis: aioredis.Redis) -> JobStore:
     """What a worker writes its heartbeat with."""
     return JobStore(redis, retention_s=60)
 
 
 @pytest.fixture
-async def api(redis_server: RedisServer) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(redis_url=redis_server.url, auth=False))
+async def api(redis: aioredis.Redis, shared_redis: RedisServer) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(redis_url=shared_redis.url, auth=False))
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),

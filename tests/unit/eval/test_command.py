@@ -13,7 +13,7 @@ import pytest
 
 from persai.cli import parser
 from persai.eval import EvalOptions, load_report, load_suite, prepare, run_eval
-from tests.unit.test_eval_runner import END, FakePersAI, good_answer
+from tests.unit.eval.test_runner import END, FakePersAI, good_answer
 
 
 def options(*argv: str) -> EvalOptions:

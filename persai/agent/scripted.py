@@ -1,10 +1,16 @@
-"""A model gateway that answers inside the worker, by a script, so that what is measured is
-PersAI's own path (HTTP, Redis, Celery, the worker's loop, tools) and not a model.
+"""Model clients that answer by a script, in this process: for the fast tests of the agent
+loop, the runner and the routes, and for the benchmarks, so that what is measured is PersAI's
+own path (HTTP, Redis, Celery, the worker's loop, tools) and not a model.
 
+    model = ScriptedClient([ask_tools(("execute_range_query", {"query": "up"})), answer("Fine.")])
     gateway = ScriptedGateway(Script(model_delay_s=2.0, tool_calls=(1, 2)))
 
-With `tool_calls=(1, 2)` the first model call asks for one tool call, the second for two, and
-the third answers: three model calls, three tool calls.
+`ScriptedClient` plays its replies in order (the last one again once they run out) and records
+every call. With `Script(tool_calls=(1, 2))` the first model call asks for one tool call, the
+second for two, and the third answers: three model calls, three tool calls (the benchmarks pass
+the script to their worker processes as JSON).
+
+Both live in the package, not under tests/, because the benchmarks need them too.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import itertools
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from persai.agent.llama import (
     Message,
@@ -123,3 +130,80 @@ def _tool_calls_asked(plan: tuple[int, ...], results: int) -> int:
             return asked
         done += asked
     return 0
+
+
+Reply = ModelTurn | BaseException | Callable[["Call"], Awaitable[ModelTurn]]
+"""A scripted reply: a turn, an error to raise, or a coroutine function of the call (which may
+sleep, like a slow model, or wait for a test's event)."""
+
+
+def answer(text: str, *, input_tokens: int = 10, output_tokens: int = 5) -> ModelTurn:
+    """A reply without tool calls: the final answer."""
+    return ModelTurn(text=text, input_tokens=input_tokens, output_tokens=output_tokens)
+
+
+def ask_tools(*calls: tuple[str, dict[str, Any] | str]) -> ModelTurn:
+    """A reply asking for these tool calls (name, arguments: an object, or raw text)."""
+    ids = itertools.count(1)
+    asked = [
+        ToolCall(f"call_{next(ids)}", name, args if isinstance(args, str) else json.dumps(args))
+        for name, args in calls
+    ]
+    return ModelTurn(tool_calls=asked, input_tokens=10, output_tokens=5)
+
+
+@dataclass
+class Call:
+    """What one model call was sent."""
+
+    model: str
+    instructions: str
+    messages: list[Message]
+    tools: list[str]
+    """The names of the tools offered (none for a forced final answer)."""
+
+
+@dataclass
+class ScriptedClient:
+    """A ModelClient playing `replies` in order; the last one again once they run out. Text
+    is streamed to `on_text` in `pieces` parts."""
+
+    replies: list[Reply]
+    served: list[str] | BaseException = field(default_factory=lambda: [MODEL])
+    """What `list_models` returns, or raises."""
+    pieces: int = 2
+    calls: list[Call] = field(default_factory=list)
+    closed: bool = False
+
+    async def stream_turn(
+        self,
+        *,
+        model: str,
+        instructions: str,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        on_text: Callable[[str], Awaitable[None]],
+    ) -> ModelTurn:
+        call = Call(model, instructions, list(messages), [tool.name for tool in tools])
+        self.calls.append(call)
+        reply = self.replies[min(len(self.calls), len(self.replies)) - 1]
+        if isinstance(reply, BaseException):
+            raise reply
+        turn = await reply(call) if callable(reply) else reply
+        turn = ModelTurn(turn.text, list(turn.tool_calls), turn.input_tokens, turn.output_tokens)
+        size = max(1, -(-len(turn.text) // self.pieces))
+        for start in range(0, len(turn.text), size):
+            await on_text(turn.text[start : start + size])
+        return turn
+
+    async def list_models(self) -> list[str]:
+        if isinstance(self.served, BaseException):
+            raise self.served
+        return list(self.served)
+
+    async def models(self) -> list[str]:
+        """As `ModelGateway.models` (the API's way), without its cache."""
+        return await self.list_models()
+
+    async def aclose(self) -> None:
+        self.closed = True
