@@ -172,6 +172,14 @@ class Prometheus:
         self.stop()
 
 
+def answers_ok(client: httpx.Client, url: str) -> bool:
+    """Whether GET `url` answers 200 (not listening yet counts as no)."""
+    try:
+        return client.get(url).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def start_prometheus(
     work_dir: Path,
     *,
@@ -208,17 +216,14 @@ def start_prometheus(
     log_path.unlink(missing_ok=True)
     child = Child.spawn("prometheus", argv, log_path=log_path, port=port)
     with httpx.Client(timeout=1.0) as client:
-
-        def ready() -> bool:
-            try:
-                return client.get(f"{child.url}/-/ready").status_code == 200
-            except httpx.TransportError:
-                return False
-
         stop_if_unready(
             child,
             lambda: wait_until(
-                ready, timeout_s, "prometheus not ready", child=child, interval_s=0.02
+                lambda: answers_ok(client, f"{child.url}/-/ready"),
+                timeout_s,
+                "prometheus not ready",
+                child=child,
+                interval_s=0.02,
             ),
         )
     server = Prometheus(child, work_dir, backfill_s)

@@ -26,6 +26,7 @@ import yaml
 
 from persai.launcher import Child, free_port, wait_until
 from persai.launcher.process import stop_if_unready
+from persai.launcher.servers import answers_ok
 from tests.support.require import missing
 
 BINARIES = ("prometheus-alertmanager", "alertmanager")
@@ -83,7 +84,7 @@ class AlertmanagerServer:
             stop_if_unready(
                 child,
                 lambda: wait_until(
-                    lambda: client.get(f"{child.url}/-/ready").status_code == 200,
+                    lambda: answers_ok(client, f"{child.url}/-/ready"),
                     timeout_s,
                     "alertmanager not ready",
                     child=child,
