@@ -10,8 +10,7 @@ import httpx
 
 from persai.alerts.evaluation import as_alert
 from persai.eval import load_suite, prepare, run_eval
-from tests.unit.test_eval_command import options
-from tests.unit.test_eval_runner import END, FakePersAI, good_answer
+from tests.support.eval_api import END, FakePersAI, good_answer, options
 
 
 def test_the_alert_question_names_the_rule_its_start_and_the_cluster() -> None:

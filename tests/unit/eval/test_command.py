@@ -11,13 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from persai.cli import parser
 from persai.eval import EvalOptions, load_report, load_suite, prepare, run_eval
-from tests.unit.eval.test_runner import END, FakePersAI, good_answer
-
-
-def options(*argv: str) -> EvalOptions:
-    return EvalOptions.from_args(parser().parse_args(["eval", *argv]))
+from tests.support.eval_api import END, FakePersAI, good_answer, options
 
 
 def test_the_command_line_becomes_options() -> None:
