@@ -4,6 +4,8 @@ themselves the commands issued at once by many tasks."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -15,10 +17,12 @@ from redis.exceptions import (
     BusyLoadingError,
     ConnectionError,
     DataError,
+    RedisError,
     ResponseError,
     TimeoutError,
 )
 
+from persai.errors import store_unavailable
 from persai.version import __version__
 
 SOCKET_TIMEOUT_S = 30.0
@@ -140,3 +144,16 @@ def connect(url: str, *, patience_s: float, max_connections: int) -> Redis:
         driver_info=driver,
     )
     return cast(Redis, Redis.from_pool(pool))  # from_pool makes its own class
+
+
+@asynccontextmanager
+async def redis_errors() -> AsyncIterator[None]:
+    """Turn Redis being unreachable, or refusing writes, into StoreUnavailable (a 503 with
+    the reason); any other error reply stays what it is."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        mapped = store_unavailable(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc

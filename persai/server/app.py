@@ -28,8 +28,9 @@ from persai.server.token_validator import TokenValidator
 from persai.version import __version__
 
 MAX_BODY_BYTES = 256 * 1024
-API_REDIS_CONNECTIONS = 2000
-"""Event streams share one reader per job, but each followed job holds a connection."""
+API_REDIS_CONNECTIONS = 200
+"""Commands of one API process in flight at once (past it they wait for a connection); event
+streams add one connection however many jobs they follow (`fanout.Pump`)."""
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -98,7 +99,7 @@ def _open_state(settings: Settings) -> AppState:
         settings=settings,
         redis=redis,
         store=store,
-        events=EventHub(store, StreamSlots(redis, per_user=settings.streams_per_user)),
+        events=EventHub(store, StreamSlots(redis, per_user=settings.streams_per_user), redis),
         conversations=ConversationStore(
             redis,
             retention_s=settings.conversation_retention_s,

@@ -24,7 +24,7 @@ async def store() -> AsyncIterator[JobStore]:
 
 @pytest.fixture
 def hub(store: JobStore) -> EventHub:
-    return EventHub(store, StreamSlots(store._redis, per_user=100))
+    return EventHub(store, StreamSlots(store._redis, per_user=100), store._redis)
 
 
 async def collect(hub: EventHub, after: str = "0") -> list[Event]:
