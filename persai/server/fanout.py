@@ -34,7 +34,8 @@ BUFFER_EVENTS = 1024
 READ_BLOCK_MS = 5000
 """How long one read blocks (below the client's socket timeout); a wake entry ends it sooner."""
 READ_COUNT = 1000
-"""Entries read per stream at most in one read."""
+"""Entries read per stream at most in one read: no more than BUFFER_EVENTS, so that a
+subscriber that had caught up is never dropped by one read."""
 WAKE_TTL_MS = 60_000
 RETRY_S = (0.05, 0.2, 0.5, 1.0)
 """Pauses before reading again after Redis failed (then the last one, until it answers)."""
