@@ -17,7 +17,7 @@ from persai.errors import install
 from persai.jobs import ConversationStore, JobStore
 from persai.logging import setup_logging
 from persai.queue import Publisher, create_celery
-from persai.redis_client import connect
+from persai.redis_client import connect_to
 from persai.server import compat, investigations, ops
 from persai.server.auth import Authenticator
 from persai.server.middleware import RequestContext
@@ -81,7 +81,7 @@ def from_environment() -> FastAPI:
 
 def _open_state(settings: Settings) -> AppState:
     assert settings.redis_url is not None
-    redis = connect(settings.redis_url, patience_s=0.5, max_connections=API_REDIS_CONNECTIONS)
+    redis = connect_to(settings, patience_s=0.5, max_connections=API_REDIS_CONNECTIONS)
     # no cookies kept: Perses prefers cookies to the bearer token of the user at hand
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), cookies=cookieless_jar())
     validator = None

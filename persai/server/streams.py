@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from persai.errors import InvalidRequest
 from persai.jobs import Event, JobStore
+from persai.redis_client import redis_errors
 from persai.server.fanout import Entry, Lagged, Pump, Subscriber
 from persai.server.stream_slots import StreamSlots
 
@@ -56,6 +57,7 @@ class EventHub:
     def __init__(self, store: JobStore, slots: StreamSlots, redis: aioredis.Redis) -> None:
         self._store = store
         self.slots = slots
+        self._redis = redis
         self._pump = Pump(redis, idle_s=IDLE_CHECK_S)
 
     @property
@@ -69,18 +71,27 @@ class EventHub:
 
     async def resume_point(self, job_id: str, last_event_id: str | None) -> str:
         """The entry id after which a stream with this `Last-Event-ID` resumes (`0`: from the
-        start); InvalidRequest (400) for an id that is malformed or past the job's last event
-        (no client was ever sent such an id)."""
+        start); InvalidRequest (400) for an id that is malformed, or past the job's last event
+        and later than Redis's clock (no client was ever sent such an id).
+
+        An id past the last event but not in the future is one a client was sent before Redis
+        failed over to a replica that had not received it yet (asynchronous replication): the
+        stream resumes after it, with the events the job writes from then on."""
         if not last_event_id:
             return "0"
         milliseconds, sequence = _position(last_event_id)
         newest = await self._store.last_event_id(job_id)
-        if (milliseconds, sequence) > _order(newest):
+        if (milliseconds, sequence) > _order(newest) and milliseconds > await self._now_ms():
             raise InvalidRequest(
                 f"Last-Event-ID {last_event_id} is past the last event of this investigation "
                 f"({newest})"
             )
         return f"{milliseconds}-{sequence}"
+
+    async def _now_ms(self) -> int:
+        async with redis_errors():
+            seconds, microseconds = await self._redis.time()
+        return int(seconds) * 1000 + int(microseconds) // 1000
 
     async def follow(self, job_id: str, after: str) -> AsyncGenerator[Event]:
         """The job's events after the id `after` (`0`: all), until `done`; at once, after what
