@@ -28,7 +28,7 @@ from persai.server.token_validator import TokenValidator
 from persai.version import __version__
 
 MAX_BODY_BYTES = 256 * 1024
-API_REDIS_CONNECTIONS = 200
+API_REDIS_CONNECTIONS = 32
 """Commands of one API process in flight at once (past it they wait for a connection); event
 streams add one connection however many jobs they follow (`fanout.Pump`)."""
 

@@ -70,10 +70,9 @@ class Entry:
         self.order = _order(self.id)
 
     @classmethod
-    def of(cls, event: Event) -> Entry:
-        entry = cls(event.id, event.event, json.dumps(event.data))
-        entry._event = event
-        return entry
+    def stored(cls, entries: list[tuple[str, dict[str, str]]]) -> list[Entry]:
+        """The entries of a stream as XREAD or XRANGE return them."""
+        return [cls(entry_id, fields["event"], fields["data"]) for entry_id, fields in entries]
 
     @property
     def event(self) -> Event:
@@ -111,12 +110,12 @@ class Subscriber:
             self._waiter.set_result(True)
 
     def nudge(self) -> None:
-        """Have a waiting `next` return None (its job was quiet for a while)."""
+        """Have a waiting `next` return None (its job finished while none came)."""
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(False)
 
     async def next(self) -> Entry | None:
-        """The next entry; None when nudged while none came; Lagged once the buffer is
+        """The next entry; None when its job finished while none came; Lagged once the buffer is
         drained after the subscriber was dropped."""
         while not self._buffer:
             if self.dropped:
@@ -142,10 +141,18 @@ class Feed:
 class Pump:
     """The one reader of an API process's followed job streams."""
 
-    def __init__(self, redis: aioredis.Redis, *, idle_s: float) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        idle_s: float,
+        finished: Callable[[str], Awaitable[bool]],
+    ) -> None:
         self._redis = redis
         self._idle_s = idle_s
-        """A job quiet this long has its subscribers nudged (to check that it still runs)."""
+        """A job quiet this long is checked (`finished`): one that ended (or is gone) without
+        its `done` reaching the reader has its subscribers nudged to read what it stored."""
+        self._finished = finished
         self.feeds: dict[str, Feed] = {}
         self._task: asyncio.Task[None] | None = None
         self._idle_task: asyncio.Task[None] | None = None
@@ -199,14 +206,21 @@ class Pump:
             log.debug("event reader not woken: %s", type(exc).__name__)
 
     async def _nudge_idle(self) -> None:
-        """Nudge the subscribers of the jobs that were quiet for `idle_s`, every `idle_s / 2`:
-        one timer for the process instead of one per subscriber and wait."""
+        """Check the jobs that were quiet for `idle_s`, once each (not once per subscriber),
+        every `idle_s / 2`; nudge the subscribers of those that finished."""
         try:
             while self.feeds:
                 await asyncio.sleep(self._idle_s / 2)
-                quiet_since = asyncio.get_running_loop().time() - self._idle_s
-                for feed in list(self.feeds.values()):
-                    if feed.heard_at <= quiet_since:
+                now = asyncio.get_running_loop().time()
+                quiet = [
+                    job for job, feed in self.feeds.items() if feed.heard_at <= now - self._idle_s
+                ]
+                for job in quiet:
+                    self.feeds[job].heard_at = now
+                ended = await asyncio.gather(*map(self._finished, quiet), return_exceptions=True)
+                for job, finished in zip(quiet, ended, strict=True):
+                    feed = self.feeds.get(job)
+                    if finished is True and feed is not None:
                         for subscriber in list(feed.subscribers):
                             subscriber.nudge()
         finally:
@@ -255,11 +269,10 @@ class Pump:
             if feed is None:
                 continue
             feed.heard_at = now
-            for entry_id, fields in entries:
-                entry = Entry(entry_id, fields["event"], fields["data"])
+            for entry in Entry.stored(entries):
                 if entry.order <= feed.order:
                     continue  # a feed started again meanwhile, further on
-                feed.cursor, feed.order = entry_id, entry.order
+                feed.cursor, feed.order = entry.id, entry.order
                 for subscriber in feed.subscribers:
                     subscriber.offer(entry)
 

@@ -15,11 +15,12 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncGenerator
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
 from persai.errors import InvalidRequest
-from persai.jobs import Event, JobStore
+from persai.jobs import Event, JobStore, keys
 from persai.redis_client import redis_errors
 from persai.server.fanout import Entry, Lagged, Pump, Subscriber
 from persai.server.stream_slots import StreamSlots
@@ -58,7 +59,7 @@ class EventHub:
         self._store = store
         self.slots = slots
         self._redis = redis
-        self._pump = Pump(redis, idle_s=IDLE_CHECK_S)
+        self._pump = Pump(redis, idle_s=IDLE_CHECK_S, finished=self._finished)
 
     @property
     def _feeds(self) -> dict[str, object]:
@@ -138,9 +139,7 @@ class EventHub:
         last_order = _order(last)
         while True:
             entry = await subscriber.next()
-            if entry is None:
-                if not await self._finished(job_id):
-                    continue
+            if entry is None:  # the job finished (or is gone) while nothing came
                 for stored in (await self._history(job_id, last))[0]:
                     yield stored
                 return
@@ -155,8 +154,9 @@ class EventHub:
         """The stored events after `after` (up to `done`), and whether they are all there will
         be: the status is read first, and a finished job's stream already holds its `done`."""
         finished = await self._finished(job_id)
-        events = await self._store.read_events(job_id, after, block_ms=None)
-        entries = [Entry.of(event) for event in events]
+        async with redis_errors():
+            reply = cast(list[Any], await self._redis.xread({keys.events(job_id): after}))
+        entries = [entry for _, stored in reply for entry in Entry.stored(stored)]
         for index, entry in enumerate(entries):
             if entry.name == "done":
                 return entries[: index + 1], True
