@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 from redis.backoff import ExponentialBackoff
 from redis.driver_info import DriverInfo
 from redis.exceptions import (
@@ -165,6 +165,7 @@ def connect(
             list(sentinels),
             sentinel_kwargs={"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
         )
+        options["connection_class"] = _SentinelConnection
         pool = _SentinelPool(master_name, manager, **where, **options)  # type: ignore[no-untyped-call]
     return cast(Redis, Redis.from_pool(pool))  # from_pool makes its own class
 
@@ -180,6 +181,24 @@ def connect_to(settings: Settings, *, patience_s: float, max_connections: int) -
         sentinels=settings.sentinels,
         master_name=settings.redis_master_name,
     )
+
+
+class _SentinelConnection(SentinelManagedConnection):
+    """A connection to the master the Sentinels name now, however it (re)connects.
+
+    redis-py reconnects a lost connection when it sends its next command, and from there goes
+    back to the address it had (`connect_check_health`, retrying that address), not through
+    the Sentinels: after a failover the retries all went to the dead master. Each connect
+    asks the Sentinels first, and one that fails is left to the command's retry policy.
+    """
+
+    async def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if self.is_connected:
+            return
+        self.host, self.port = await self.connection_pool.get_master_address()
+        await super().connect_check_health(check_health=check_health, retry_socket_connect=False)
 
 
 class _SentinelPool(SentinelConnectionPool, BlockingConnectionPool):

@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any, cast
 
 import pytest
 import redis
@@ -60,7 +61,9 @@ class SentinelCluster:
     def __enter__(self) -> SentinelCluster:
         try:
             self._redis("master", self.master_port)
-            self._redis("replica", self.replica_port, "--replicaof", "127.0.0.1", str(self.master_port))
+            self._redis(
+                "replica", self.replica_port, "--replicaof", "127.0.0.1", str(self.master_port)
+            )
             self._wait_replicated()
             for number, port in enumerate(self.sentinel_ports):
                 self._sentinel(number, port)
@@ -112,19 +115,6 @@ class SentinelCluster:
             time.sleep(0.05)
         replica.close()
 
-    def master(self) -> tuple[str, int] | None:
-        """The master the first answering Sentinel names now."""
-        for port in self.sentinel_ports:
-            try:
-                client = redis.Redis(port=port, decode_responses=True, socket_timeout=1.0)
-                found = client.sentinel_get_master_addr_by_name(MASTER_NAME)
-                client.close()
-            except redis.RedisError:
-                continue
-            if found:
-                return str(found[0]), int(found[1])
-        return None
-
     def wait_for_master(self, port: int, timeout_s: float = 30.0) -> None:
         """Until every Sentinel names the master on `port` and knows the other Sentinels."""
         deadline = time.monotonic() + timeout_s
@@ -136,7 +126,7 @@ class SentinelCluster:
         for sentinel_port in self.sentinel_ports:
             try:
                 client = redis.Redis(port=sentinel_port, decode_responses=True, socket_timeout=1.0)
-                state = client.sentinel_master(MASTER_NAME)
+                state = cast(dict[str, Any], client.sentinel_master(MASTER_NAME))
                 client.close()
             except redis.RedisError:
                 return False
