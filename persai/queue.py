@@ -66,7 +66,8 @@ def broker_url(settings: Settings, redis_url: str) -> str:
     prefix = f"{credentials}@" if credentials else ""
     database = parts.path.strip("/") or "0"
     return ";".join(
-        f"sentinel://{prefix}{host}:{port}/{database}" for host, port in settings.sentinels
+        f"sentinel://{prefix}{f'[{host}]' if ':' in host else host}:{port}/{database}"
+        for host, port in settings.sentinels
     )
 
 
