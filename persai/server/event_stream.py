@@ -29,14 +29,20 @@ HEADERS = [
 class EventStream(Response):
     media_type = "text/event-stream"
 
-    def __init__(self, frames: AsyncIterator[bytes], *, ping_s: float) -> None:
-        super().__init__(status_code=200)
+    def __init__(
+        self, frames: AsyncIterator[bytes], *, ping_s: float, status_code: int = 200
+    ) -> None:  # status_code: what FastAPI reads to document the route's response
+        super().__init__(status_code=status_code)
         self._frames = frames
         self._ping_s = ping_s
         self._last_sent = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        start: Message = {"type": "http.response.start", "status": 200, "headers": HEADERS}
+        start: Message = {
+            "type": "http.response.start",
+            "status": self.status_code,
+            "headers": HEADERS,
+        }
         if scope["method"] == "HEAD":  # headers only: a stream would never end
             await send(start)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
