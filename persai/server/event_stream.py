@@ -27,7 +27,7 @@ HEADERS = [
 
 
 class EventStream(Response):
-    media_type = "text/event-stream"
+    media_type = None  # set in HEADERS; a class media type would document the errors as SSE
 
     def __init__(
         self, frames: AsyncIterator[bytes], *, ping_s: float, status_code: int = 200

@@ -236,7 +236,11 @@ async def cancel(user: CurrentUser, job_id: JobId, state: State) -> Job:
     return await state.store.get_for(user.user, job_id)
 
 
-@router.get("/investigations/{job_id}/events", response_class=EventStream)
+@router.get(
+    "/investigations/{job_id}/events",
+    response_class=EventStream,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "The job's events."}},
+)
 async def events(
     user: CurrentUser,
     job_id: JobId,
