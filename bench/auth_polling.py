@@ -2,7 +2,7 @@
 requests/s, against the unauthenticated `/healthz` of the same API process, same load.
 
     uv run python bench/auth_polling.py [--quick] [--duration 5] [--connections 16]
-                                        [--loadgen auto|python|wrk]
+                                        [--loadgen auto|python|wrk] [--processes 2]
 
 Authentication is on against the Perses stand-in (tests/support/perses.py). The polling client
 is a browser (the three Perses cookies); a bearer client (`whoami`) is measured too. The
@@ -10,6 +10,11 @@ endpoints are loaded in turn, several rounds, by the same closed-loop generator 
 is installed, else bench/harness/loadgen.py). Target: the cookie poll at least 0.5x the
 health endpoint's requests/s, and at most one Perses call per user per cache period (the
 stand-in counts them).
+
+`--processes N` then starts a second API, `persai api --workers N` (N processes sharing one
+port), on the same Redis, and loads its cookie poll the same way: polls/s against the one
+process's. On a 2-core host the load generator, Redis and the API processes share the cores:
+read the shape, not the scaling a larger host would show.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import statistics
+import sys
 
 import httpx
 import redis
@@ -26,6 +32,7 @@ from bench.harness.processes import Cluster, wait_for_workers
 from bench.harness.report import Report, arguments, ratio, verdict
 from bench.harness.stack import Perses, persai_env, scripted_worker, submit_many, wait_finished
 from persai.agent.scripted import Script
+from persai.launcher import Child, free_port
 
 TARGET = 0.5
 
@@ -44,12 +51,26 @@ def finished_job(cluster: Cluster, env: dict[str, str], api_url: str, perses: Pe
     return submitted.job_id
 
 
+def api_processes(cluster: Cluster, env: dict[str, str], processes: int) -> Child:
+    """`persai api --workers N`, once all its processes answer."""
+    port = free_port()
+    argv = [sys.executable, "-m", "persai.cli", "api", "--port", str(port)]
+    argv += ["--workers", str(processes)]
+    child = cluster.start(f"api-x{processes}", argv, env, port=port).wait_listening(60)
+    for _ in range(20 * processes):  # connections go to every process in turn: warm them all
+        httpx.get(f"{child.url}/healthz", timeout=30).raise_for_status()
+    return child
+
+
 def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--duration", type=float, default=None, help="seconds per load (5)")
     parser.add_argument("--rounds", type=int, default=None, help="loads of each endpoint (3)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--loadgen", choices=["auto", "python", "wrk"], default="auto")
+    parser.add_argument(
+        "--processes", type=int, default=0, help="also poll `persai api --workers N` (off)"
+    )
     args = parser.parse_args()
     duration = args.duration or (1.0 if args.quick else 5.0)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -86,6 +107,22 @@ def main() -> None:
                         )
                     )
             after = perses.calls()
+            several: list[Load] = []
+            if args.processes > 1:
+                scaled = api_processes(cluster, env, args.processes)
+                url = f"{scaled.url}/api/v1/investigations/{job_id}"
+                for _ in range(20 * args.processes):
+                    httpx.get(url, headers={"Cookie": cookie}).raise_for_status()
+                several = [
+                    run_load(
+                        url,
+                        headers={"Cookie": cookie},
+                        connections=args.connections,
+                        duration_s=duration,
+                        tool=tool,
+                    )
+                    for _ in range(rounds)
+                ]
         finally:
             perses.stop()
 
@@ -112,6 +149,15 @@ def main() -> None:
     met = verdict(cookies_ratio, TARGET, at_most=False)
     report.figure("cookies / healthz", f"{cookies_ratio:.2f}x, {met}")
     report.figure("bearer / healthz", f"{ratio(rps['bearer'], rps['healthz']):.2f}x")
+    if several:
+        scaled_rps = statistics.median(load.rps for load in several)
+        report.figure(
+            f"GET /api/v1/investigations/{{id}}, cookies, `persai api --workers {args.processes}`",
+            f"{scaled_rps:.0f} req/s (median of {len(several)}), "
+            f"p99 {statistics.median(r.p99_ms for r in several):.2f} ms, "
+            f"errors {sum(load.errors for load in several)}; "
+            f"{ratio(scaled_rps, rps['cookies']):.2f}x one process",
+        )
     polls = sum(load.requests for name in ("cookies", "bearer") for load in loads[name])
     during = {name: after[name] - before[name] for name in after}
     report.figure(

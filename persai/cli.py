@@ -29,8 +29,27 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
 
     from persai.server import create_app
 
+    if args.workers > 1:
+        # each process builds its own app from the environment: its own Redis pool, event
+        # reader and in-process verdict cache; all they share is in Redis
+        uvicorn.run(
+            "persai.server.app:from_environment",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_config=None,
+        )
+        return 0
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -110,6 +129,12 @@ def parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", help="the HTTP API (uvicorn)")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
+    api.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="API processes sharing the port (uvicorn workers; 1: this process only)",
+    )
     api.set_defaults(run=_api)
 
     work = commands.add_parser("worker", help="a Celery worker running investigations")

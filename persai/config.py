@@ -28,6 +28,12 @@ class Settings(BaseSettings):
 
     # Where things are
     redis_url: str | None = None
+    redis_sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Redis Sentinels (`host:port,host:port`): when set, the API, the workers and the queue
+    ask them for the master of `redis_master_name` and follow it when it fails over;
+    PERSAI_REDIS_URL then gives only the database, user and password (its host is not used)."""
+    redis_master_name: str = "persai"
+    """The name the Sentinels monitor PersAI's Redis master under (`sentinel monitor NAME`)."""
     perses_api_url: AnyHttpUrl | None = Field(default=None, validation_alias="PERSES_API_URL")
     llama_stack_url: str | None = None
     datasources: Annotated[dict[str, AnyHttpUrl], NoDecode] = Field(default_factory=dict)
@@ -140,6 +146,39 @@ class Settings(BaseSettings):
                     ", e.g. https://perses.example.com (no path, no wildcard)"
                 )
         return [origin.rstrip("/") for origin in origins]
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _split_sentinels(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _check_sentinels(cls, sentinels: list[str]) -> list[str]:
+        for sentinel in sentinels:
+            host, _, port = sentinel.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(
+                    f"PERSAI_REDIS_SENTINELS: {sentinel!r} is not host:port, e.g. "
+                    "PERSAI_REDIS_SENTINELS=sentinel-0:26379,sentinel-1:26379,sentinel-2:26379"
+                )
+        return sentinels
+
+    @model_validator(mode="after")
+    def _sentinels_need_a_database(self) -> Settings:
+        """With Sentinels the URL only names the database (and credentials): default it."""
+        if self.redis_sentinels and not self.redis_url:
+            object.__setattr__(self, "redis_url", "redis://sentinel-master/0")
+        return self
+
+    @property
+    def sentinels(self) -> list[tuple[str, int]]:
+        """PERSAI_REDIS_SENTINELS as (host, port) pairs (none: Redis at PERSAI_REDIS_URL)."""
+        return [
+            (h.strip("[]"), int(p)) for h, _, p in (s.rpartition(":") for s in self.redis_sentinels)
+        ]
 
     @field_validator("perses_api_url", "alerts_config", mode="before")
     @classmethod

@@ -7,54 +7,18 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import Celery
 from kombu.transport import redis as redis_transport
-from kombu.transport import virtual
-from kombu.utils.encoding import bytes_to_str
-from kombu.utils.json import loads
-from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
 from persai.config import Settings
 
-log = logging.getLogger(__name__)
-
 INVESTIGATE = "persai.investigate"
 QUEUE = "persai"
-TAKE_AT_ONCE = 100
-"""At most this many waiting messages are taken in one round trip after a BRPOP."""
-
-_TAKE_WAITING = """
-local limit, taken = tonumber(ARGV[1]), {}
-for list = 3, #KEYS do
-  if limit <= 0 then
-    break
-  end
-  local raws = redis.call('RPOP', KEYS[list], limit)
-  for _, raw in ipairs(raws or {}) do
-    local properties = cjson.decode(raw)['properties']
-    local tag, info = properties['delivery_tag'], properties['delivery_info']
-    redis.call('ZADD', KEYS[2], ARGV[2], tag)
-    redis.call('HSET', KEYS[1], tag, '[' .. raw .. ',' .. cjson.encode(info['exchange'])
-      .. ',' .. cjson.encode(info['routing_key']) .. ']')
-    taken[#taken + 1] = {list - 2, raw}
-  end
-  limit = limit - #(raws or {})
-end
-return taken
-"""
-"""Pop up to ARGV[1] messages from the lists KEYS[3...], in that order, and record each as
-unacknowledged as kombu's QoS.append does (KEYS[1]: tag -> [message, exchange, routing key];
-KEYS[2]: tag -> time taken), in one step: a worker that dies at any point leaves each message
-either in its queue or where kombu restores unacknowledged messages from. Returns
-[[list number (1...), message], ...]."""
 
 
 def create_celery(settings: Settings, redis_url: str) -> Celery:
@@ -62,12 +26,19 @@ def create_celery(settings: Settings, redis_url: str) -> Celery:
 
     The visibility timeout (seconds after which Redis hands an unacknowledged message to another
     worker) must be longer than any investigation, or a running one would be started twice;
-    crash recovery within a minute is PersAI's own (job leases), not Celery's.
+    crash recovery within a minute is PersAI's own (job leases), not Celery's. With Sentinels
+    (PERSAI_REDIS_SENTINELS) the broker is kombu's Sentinel transport, which asks them for the
+    master and follows it when it fails over.
     """
     visibility_timeout_s = int(settings.investigation_timeout_s + settings.model_call_timeout_s) * 2
-    app = Celery("persai", broker=redis_url, set_as_current=False)
+    options: dict[str, Any] = {"visibility_timeout": visibility_timeout_s}
+    broker = redis_url
+    if settings.sentinels:
+        broker = broker_url(settings, redis_url)
+        options["master_name"] = settings.redis_master_name
+        options["sentinel_kwargs"] = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+    app = Celery("persai", broker=broker, set_as_current=False)
     app.conf.update(
-        broker_transport=f"{__name__}:Transport",
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
@@ -76,8 +47,9 @@ def create_celery(settings: Settings, redis_url: str) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_default_queue=QUEUE,
-        broker_transport_options={"visibility_timeout": visibility_timeout_s},
+        broker_transport_options=options,
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # a failover is waited out, however long
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         task_send_sent_event=False,
@@ -86,114 +58,17 @@ def create_celery(settings: Settings, redis_url: str) -> Celery:
     return app
 
 
-class _QoS(redis_transport.QoS):
-    """kombu's acknowledgement emulation, skipping the record of messages that the channel
-    took with `_TAKE_WAITING` (already recorded, in the same step that took them)."""
-
-    def append(self, message: Any, delivery_tag: str) -> None:
-        recorded: set[str] = self.channel.recorded
-        if delivery_tag in recorded:
-            recorded.discard(delivery_tag)
-            virtual.QoS.append(self, message, delivery_tag)  # type: ignore[no-untyped-call]
-        else:
-            super().append(message, delivery_tag)  # type: ignore[no-untyped-call]
-
-
-class _Channel(redis_transport.Channel):
-    """kombu's Redis channel, with one client for its commands instead of one per command,
-    and the messages waiting in a queue taken many at a time.
-
-    kombu builds a new redis-py client (~80 us of CPU: its reply-callback table) for every
-    publish, binding lookup and acknowledgement; the client only borrows connections from the
-    channel's pool, and is safe to share between threads. A new pool (after a lost connection)
-    gets a new client.
-
-    kombu takes one message per BRPOP, then records it as unacknowledged in a second round
-    trip, then registers the BRPOP again with the event loop: when 500 investigations are
-    queued at once, the worker's consumer spent ~1.2 ms of CPU on each before it was handed to
-    the pool, and it shares the process's one GIL with the event loop that runs them. After
-    each BRPOP this channel takes what else is waiting, up to the prefetch limit, with one
-    script (`_TAKE_WAITING`), and delivers it at once.
-    """
-
-    QoS = _QoS
-    _shared: tuple[Any, Any] | None = None
-    _take_script: Any = None
-    _take_works = True
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.recorded: set[str] = set()
-        """Delivery tags that `_TAKE_WAITING` recorded as unacknowledged, not yet delivered."""
-        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
-
-    def _brpop_read(self, **options: Any) -> bool:
-        """One message by BRPOP (kombu's; raises Empty when none came), then what else waits."""
-        delivered: bool = super()._brpop_read(**options)  # type: ignore[no-untyped-call]
-        self._take_waiting()
-        return delivered
-
-    def _take_waiting(self) -> None:
-        room = self.qos.can_consume_max_estimate()  # None: no prefetch limit
-        limit = TAKE_AT_ONCE if room is None else min(room, TAKE_AT_ONCE)
-        if limit <= 0 or not self._take_works or self.global_keyprefix:
-            return
-        # the lists in the order BRPOP reads them: by priority, then by queue
-        queues = sorted(self.active_queues)
-        lists = [
-            (self._q_for_pri(queue, priority), queue)  # type: ignore[no-untyped-call]
-            for priority in self.priority_steps
-            for queue in queues
-        ]
-        with self.conn_or_acquire() as client:
-            if self._take_script is None:
-                self._take_script = client.register_script(_TAKE_WAITING)
-            try:
-                taken = self._take_script(
-                    keys=[self.unacked_key, self.unacked_index_key, *(key for key, _ in lists)],
-                    args=[limit, time.time()],
-                    client=client,
-                )
-            except ResponseError as exc:  # e.g. a Redis older than 6.2 (RPOP's count)
-                log.warning("messages are taken one at a time: %s", exc)
-                self._take_works = False
-                return
-            except (ConnectionError, TimeoutError):
-                return  # the next BRPOP meets the same error, and kombu reconnects
-        self._deliver_taken([(lists[number - 1][1], raw) for number, raw in taken])
-
-    def _deliver_taken(self, taken: list[tuple[str, bytes]]) -> None:
-        messages = [
-            (queue, loads(bytes_to_str(raw)))  # type: ignore[no-untyped-call]
-            for queue, raw in taken
-        ]
-        self.recorded.update(message["properties"]["delivery_tag"] for _, message in messages)
-        for index, (queue, message) in enumerate(messages):
-            try:
-                self.connection._deliver(message, queue)
-            except BaseException:
-                # the rest back to the head of their queues, in their order, as kombu restores
-                # the messages it holds
-                for _, rest in reversed(messages[index + 1 :]):
-                    tag = rest["properties"]["delivery_tag"]
-                    self.recorded.discard(tag)
-                    self.qos.restore_by_tag(tag)
-                raise
-
-    @contextmanager
-    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
-        if client:
-            yield client
-            return
-        pool = self.pool
-        if self._shared is None or self._shared[0] is not pool:
-            self._shared = (pool, self._create_client())  # type: ignore[no-untyped-call]
-        yield self._shared[1]
-
-
-class Transport(redis_transport.Transport):
-    """kombu's Redis transport with `_Channel` (set as `broker_transport`)."""
-
-    Channel = _Channel
+def broker_url(settings: Settings, redis_url: str) -> str:
+    """kombu's URL of the Sentinels: `sentinel://[user:password@]host:port/db;...`, the
+    credentials and database those of `redis_url` (those of the master)."""
+    parts = urlsplit(redis_url)
+    credentials = parts.netloc.rpartition("@")[0]
+    prefix = f"{credentials}@" if credentials else ""
+    database = parts.path.strip("/") or "0"
+    return ";".join(
+        f"sentinel://{prefix}{f'[{host}]' if ':' in host else host}:{port}/{database}"
+        for host, port in settings.sentinels
+    )
 
 
 UNACKED = redis_transport.Channel.unacked_key

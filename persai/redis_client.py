@@ -4,21 +4,28 @@ themselves the commands issued at once by many tasks."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio import BlockingConnectionPool
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 from redis.backoff import ExponentialBackoff
 from redis.driver_info import DriverInfo
 from redis.exceptions import (
     BusyLoadingError,
     ConnectionError,
     DataError,
+    RedisError,
     ResponseError,
     TimeoutError,
 )
 
+from persai.config import Settings
+from persai.errors import store_unavailable
 from persai.version import __version__
 
 SOCKET_TIMEOUT_S = 30.0
@@ -114,29 +121,99 @@ class Redis(aioredis.Redis):
         await super().aclose(close_connection_pool)
 
 
-def connect(url: str, *, patience_s: float, max_connections: int) -> Redis:
+def connect(
+    url: str,
+    *,
+    patience_s: float,
+    max_connections: int,
+    sentinels: Sequence[tuple[str, int]] = (),
+    master_name: str = "",
+) -> Redis:
     """A client whose commands retry on a lost connection for about `patience_s` seconds.
 
     After a restart every pooled connection is stale; a retry reconnects. The API is impatient
     (it answers 503 at once while Redis is down); workers wait longer, so that a short outage
     does not fail the investigations they carry. Past `max_connections` a command waits for a
     free connection instead of failing.
+
+    With `sentinels`, each new connection goes to the master they name for `master_name`
+    (`url` gives the database and credentials only); after a failover the old master's
+    connections fail (or answer READONLY, which counts as a lost connection) and the retries
+    reconnect to the new one as soon as the Sentinels name it.
     """
     cap_s = min(2.0, max(0.1, patience_s / 4))
     # made once: by default every new connection looks redis-py's version up in the installed
     # packages' metadata, which costs more than the connection itself
     driver = DriverInfo().add_upstream_driver("persai", __version__)
     retries = max(1, round(patience_s / cap_s) + 2)
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=SOCKET_TIMEOUT_S,
-        decode_responses=True,
-        socket_connect_timeout=2.0,
-        socket_timeout=SOCKET_TIMEOUT_S,
-        health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=cap_s, base=0.05), retries),
-        retry_on_error=[ConnectionError, TimeoutError, BusyLoadingError],
-        driver_info=driver,
-    )
+    options: dict[str, Any] = {
+        "max_connections": max_connections,
+        "timeout": SOCKET_TIMEOUT_S,
+        "decode_responses": True,
+        "socket_connect_timeout": 2.0,
+        "socket_timeout": SOCKET_TIMEOUT_S,
+        "health_check_interval": 15,
+        "retry": Retry(ExponentialBackoff(cap=cap_s, base=0.05), retries),
+        "retry_on_error": [ConnectionError, TimeoutError, BusyLoadingError],
+        "driver_info": driver,
+    }
+    if not sentinels:
+        pool: BlockingConnectionPool = BlockingConnectionPool.from_url(url, **options)
+    else:
+        where = {k: v for k, v in parse_url(url).items() if k not in ("host", "port", "path")}
+        manager = Sentinel(  # type: ignore[no-untyped-call]
+            list(sentinels),
+            sentinel_kwargs={"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
+        )
+        options["connection_class"] = _SentinelConnection
+        pool = _SentinelPool(master_name, manager, **where, **options)  # type: ignore[no-untyped-call]
     return cast(Redis, Redis.from_pool(pool))  # from_pool makes its own class
+
+
+def connect_to(settings: Settings, *, patience_s: float, max_connections: int) -> Redis:
+    """`connect` to the Redis that `settings` name (PERSAI_REDIS_URL, or its Sentinels)."""
+    if not settings.redis_url:
+        raise ValueError("PERSAI_REDIS_URL (or PERSAI_REDIS_SENTINELS) is required")
+    return connect(
+        settings.redis_url,
+        patience_s=patience_s,
+        max_connections=max_connections,
+        sentinels=settings.sentinels,
+        master_name=settings.redis_master_name,
+    )
+
+
+class _SentinelConnection(SentinelManagedConnection):
+    """A connection to the master the Sentinels name now, however it (re)connects.
+
+    redis-py reconnects a lost connection when it sends its next command, and from there goes
+    back to the address it had (`connect_check_health`, retrying that address), not through
+    the Sentinels: after a failover the retries all went to the dead master. Each connect
+    asks the Sentinels first, and one that fails is left to the command's retry policy.
+    """
+
+    async def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if self.is_connected:
+            return
+        self.host, self.port = await self.connection_pool.get_master_address()
+        await super().connect_check_health(check_health=check_health, retry_socket_connect=False)
+
+
+class _SentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """redis-py's pool of connections to the master the Sentinels name, waiting for a free
+    connection past its size (as `BlockingConnectionPool`) instead of failing."""
+
+
+@asynccontextmanager
+async def redis_errors() -> AsyncIterator[None]:
+    """Turn Redis being unreachable, or refusing writes, into StoreUnavailable (a 503 with
+    the reason); any other error reply stays what it is."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        mapped = store_unavailable(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc

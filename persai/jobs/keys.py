@@ -86,3 +86,9 @@ def user_rate(owner: str, minute: int) -> str:
 
 def turn(owner: str, conversation_id: str, digest: str) -> str:
     return f"{PREFIX}:turn:{owner}:{conversation_id}:{digest}"
+
+
+def reader_wake(process: str) -> str:
+    """Stream (one entry, short TTL) that wakes an API process's event reader (`fanout.Pump`)
+    out of its blocking read when the process starts following one more job."""
+    return f"{PREFIX}:reader:{process}:wake"

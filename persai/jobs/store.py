@@ -17,17 +17,17 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from persai.errors import NotFound, PersAIError, store_unavailable
+from persai.errors import NotFound, PersAIError
 from persai.jobs import keys
 from persai.jobs.models import Event, EventName, Job, JobStatus
 from persai.queue import QUEUE, QueueMessage
+from persai.redis_client import redis_errors as redis_errors  # re-exported (lives there)
 
 log = logging.getLogger(__name__)
 
@@ -237,19 +237,6 @@ for i = 1, #beats, 2 do
 end
 """
 )
-
-
-@asynccontextmanager
-async def redis_errors() -> AsyncIterator[None]:
-    """Turn Redis being unreachable, or refusing writes, into StoreUnavailable (a 503 with
-    the reason); any other error reply stays what it is."""
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        mapped = store_unavailable(exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
 
 
 class Superseded(PersAIError):

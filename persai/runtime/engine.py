@@ -37,7 +37,7 @@ from persai.credentials import cookieless_jar
 from persai.errors import PersAIError, StoreUnavailable
 from persai.jobs import ConversationStore, JobStore, LostJobSweep, keys
 from persai.queue import Publisher
-from persai.redis_client import connect
+from persai.redis_client import connect_to
 from persai.runtime.credentials import CredentialsSource
 from persai.runtime.runner import JobRunner, Services
 
@@ -103,8 +103,8 @@ class Engine:
     async def _open(self) -> None:
         settings = self._settings
         # every job of this process may wait on Redis at once, plus the background tasks
-        redis = connect(
-            self._redis_url, patience_s=15.0, max_connections=settings.worker_concurrency + 20
+        redis = connect_to(
+            settings, patience_s=15.0, max_connections=settings.worker_concurrency + 20
         )
         # no cookies kept: Perses prefers cookies to the bearer token of the user at hand
         http = httpx.AsyncClient(

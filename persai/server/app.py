@@ -20,7 +20,7 @@ from persai.errors import install
 from persai.jobs import ConversationStore, JobStore
 from persai.logging import setup_logging
 from persai.queue import Publisher, create_celery
-from persai.redis_client import connect
+from persai.redis_client import connect_to
 from persai.server import alerts, compat, dashboard, investigations, ops
 from persai.server.auth import Authenticator
 from persai.server.middleware import RequestContext
@@ -31,8 +31,9 @@ from persai.server.token_validator import TokenValidator
 from persai.version import __version__
 
 MAX_BODY_BYTES = 256 * 1024
-API_REDIS_CONNECTIONS = 2000
-"""Event streams share one reader per job, but each followed job holds a connection."""
+API_REDIS_CONNECTIONS = 32
+"""Commands of one API process in flight at once (past it they wait for a connection); event
+streams add one connection however many jobs they follow (`fanout.Pump`)."""
 
 
 def create_app(
@@ -102,8 +103,7 @@ def _open_state(settings: Settings, given: _Given, opened: AsyncExitStack) -> Ap
     """The app's state; what it opens is closed by `opened`, last opened first."""
     redis = given.redis
     if redis is None:
-        assert settings.redis_url is not None  # create_app checked
-        redis = connect(settings.redis_url, patience_s=0.5, max_connections=API_REDIS_CONNECTIONS)
+        redis = connect_to(settings, patience_s=0.5, max_connections=API_REDIS_CONNECTIONS)
         opened.push_async_callback(redis.aclose)
     http = given.http
     if http is None:
@@ -127,7 +127,7 @@ def _open_state(settings: Settings, given: _Given, opened: AsyncExitStack) -> Ap
             sealer=Sealer(settings.secret_key),
         )
     store = JobStore(redis, retention_s=settings.job_retention_s)
-    events = EventHub(store, StreamSlots(redis, per_user=settings.streams_per_user))
+    events = EventHub(store, StreamSlots(redis, per_user=settings.streams_per_user), redis)
     opened.push_async_callback(events.close)
     return AppState(
         settings=settings,

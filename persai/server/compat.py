@@ -225,8 +225,8 @@ async def _chunks(
     """The job's events as chunks, until the turn is finished or the job is gone."""
     after = "0"
     for _ in range(ATTACH_TRIES):
-        # follow() is an async generator: closing it at once unsubscribes from the job.
-        async with contextlib.aclosing(state.events.follow(job_id, after)) as events:
+        # an async generator: closing it at once unsubscribes from the job
+        async with contextlib.aclosing(state.events.follow_through(job_id, after)) as events:
             async for event in events:
                 after = event.id
                 for chunk in frames.feed(event):

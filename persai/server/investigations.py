@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import time
@@ -12,7 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from persai.alerts.listing import AlertFilters
 from persai.credentials import Credentials
@@ -27,6 +25,7 @@ from persai.errors import (
 from persai.jobs import AlertRef, Job, JobStatus, TimeRange, utcnow
 from persai.server.auth import Principal
 from persai.server.deps import CurrentUser, Limit, Offset, State
+from persai.server.event_stream import EventStream
 from persai.server.schemas import (
     ERROR_RESPONSES,
     ID_EXAMPLE,
@@ -41,6 +40,7 @@ from persai.server.schemas import (
 )
 from persai.server.state import AppState
 from persai.server.stream_slots import holding
+from persai.server.streams import Lagged
 
 log = logging.getLogger(__name__)
 
@@ -262,14 +262,18 @@ async def cancel(user: CurrentUser, job_id: JobId, state: State) -> Job:
     return await state.store.get_for(user.user, job_id)
 
 
-@router.get("/investigations/{job_id}/events", response_class=EventSourceResponse)
+@router.get(
+    "/investigations/{job_id}/events",
+    response_class=EventStream,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "The job's events."}},
+)
 async def events(
     user: CurrentUser,
     job_id: JobId,
     state: State,
     request: Request,
     last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
-) -> EventSourceResponse:
+) -> EventStream:
     """Server-Sent Events: the whole history first, then live; `Last-Event-ID` resumes.
 
     A user follows at most `PERSAI_STREAMS_PER_USER` streams at once (429 past it).
@@ -277,14 +281,19 @@ async def events(
     await state.store.get_for(user.user, job_id)
     after = await state.events.resume_point(job_id, last_event_id)
     slot = await state.events.slots.claim(user.user)
-    return EventSourceResponse(holding(slot, _stream(state, job_id, after)), ping=HEARTBEAT_S)
+    return EventStream(holding(slot, _stream(state, job_id, after)), ping_s=HEARTBEAT_S)
 
 
-async def _stream(state: AppState, job_id: str, after: str) -> AsyncIterator[ServerSentEvent]:
-    """The job's events after `after`, until `done` (at once if it was already sent)."""
-    async with contextlib.aclosing(state.events.follow(job_id, after)) as events:
-        async for event in events:
-            yield ServerSentEvent(data=json.dumps(event.data), event=event.event, id=event.id)
+async def _stream(state: AppState, job_id: str, after: str) -> AsyncIterator[bytes]:
+    """The job's events after `after`, until `done` (at once if it was already sent), each
+    encoded once for all its subscribers. A subscriber too far behind is let go: its client
+    reconnects with `Last-Event-ID` and resumes where it was."""
+    async with contextlib.aclosing(state.events.frames(job_id, after)) as frames:
+        try:
+            async for frame in frames:
+                yield frame
+        except Lagged:
+            log.info("a subscriber of job %s fell behind; its stream ends", job_id)
 
 
 @router.get("/conversations", response_model=list[ConversationSummary])

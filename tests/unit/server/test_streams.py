@@ -24,7 +24,7 @@ async def store() -> AsyncIterator[JobStore]:
 
 @pytest.fixture
 def hub(store: JobStore) -> EventHub:
-    return EventHub(store, StreamSlots(store._redis, per_user=100))
+    return EventHub(store, StreamSlots(store._redis, per_user=100), store._redis)
 
 
 async def collect(hub: EventHub, after: str = "0") -> list[Event]:
@@ -109,13 +109,29 @@ async def test_a_malformed_last_event_id_is_refused(hub: EventHub, given: str) -
         await hub.resume_point("j", given)
 
 
-async def test_a_last_event_id_past_the_stream_is_refused(store: JobStore, hub: EventHub) -> None:
-    newest = await store.last_event_id("j")
-    milliseconds, _, sequence = newest.partition("-")
+async def test_a_last_event_id_past_the_stream_and_redis_clock_is_refused(
+    store: JobStore, hub: EventHub
+) -> None:
+    seconds, _ = await store._redis.time()
     with pytest.raises(InvalidRequest, match="past the last event"):
-        await hub.resume_point("j", f"{milliseconds}-{int(sequence) + 1}")
+        await hub.resume_point("j", f"{(int(seconds) + 60) * 1000}-0")
     with pytest.raises(InvalidRequest, match="past the last event"):
         await hub.resume_point("j", "18446744073709551615-18446744073709551615")
+
+
+async def test_a_last_event_id_a_failover_lost_resumes_after_it(
+    store: JobStore, hub: EventHub
+) -> None:
+    """An id a client was sent, then lost with the master: past the stream, not the clock."""
+    newest = await store.last_event_id("j")
+    milliseconds, _, sequence = newest.partition("-")
+    lost = f"{milliseconds}-{int(sequence) + 1}"
+    assert await hub.resume_point("j", lost) == lost
+    while await hub._now_ms() <= int(milliseconds):  # noqa: ASYNC110 (Redis's clock moves on)
+        await asyncio.sleep(0.001)
+    later = await store.emit("j", "message_delta", {"text": "after the failover"})
+    await store.emit("j", "done", {"status": "succeeded"})
+    assert (await collect(hub, lost))[0].id == later
 
 
 async def test_a_last_event_id_within_the_stream_resumes_there(
