@@ -22,9 +22,8 @@ from typing import Self, cast
 import httpx
 import redis
 
+from persai.jobs import keys
 from tests.support.ports import free_port, wait_for_port
-
-WORKERS_KEY = "persai:workers"  # hash: worker id -> last heartbeat (persai.jobs.keys.WORKERS)
 
 
 class Child:
@@ -198,7 +197,7 @@ def wait_for_workers(redis_url: str, children: list[Child], timeout_s: float = 6
     def ready() -> bool:
         for child in children:
             child.check_alive()
-        workers = cast(list[str], client.hkeys(WORKERS_KEY))
+        workers = cast(list[str], client.hkeys(keys.WORKERS))
         seen = {worker.rsplit(":", 1)[1] for worker in workers}
         return pids <= seen
 

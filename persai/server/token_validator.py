@@ -41,6 +41,7 @@ from redis.exceptions import RedisError
 from persai import metrics
 from persai.credentials import Credentials, Sealer, SealError
 from persai.errors import PersesUnavailable, StoreUnavailable, Unauthenticated, UpstreamError
+from persai.jobs import keys
 
 __all__ = [
     "KEY_PREFIX",
@@ -58,7 +59,7 @@ MIN_PERSES_VERSION = "0.54"
 """The oldest Perses PersAI supports: whoami appeared in 0.53, and 0.54 fixed a hole in the
 datasource proxy's authorization."""
 MAX_TOKEN_BYTES = 8192
-KEY_PREFIX = "persai:auth:"
+KEY_PREFIX = keys.AUTH_PREFIX
 _HS512_SIGNATURE_BYTES = 64
 _CLOCK_SKEW_S = 60.0  # tolerance for `nbf` between Perses's clock and ours
 _REJECTION_TTL_S = 60.0  # how long a refused token is remembered
@@ -166,7 +167,7 @@ def _claims(payload: dict[str, Any], what: str, now: float, expired_ok: bool) ->
 
 def _cache_key(*parts: str) -> str:
     digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
-    return KEY_PREFIX + digest
+    return keys.auth(digest)
 
 
 @dataclass(frozen=True)
@@ -289,7 +290,7 @@ class TokenValidator:
             done.exception()  # retrieved here so that nobody waiting is not an error
 
     async def _decide_once(self, key: str, ask: Ask, expires_at: float) -> _Decision:
-        lock_key, nonce = f"{key}:lock", secrets.token_hex(16)
+        lock_key, nonce = keys.auth_lock(key), secrets.token_hex(16)
         deadline = time.monotonic() + 2 * self._lock_ttl_ms / 1000
         while True:
             if await self._redis.set(lock_key, nonce, nx=True, px=self._lock_ttl_ms):
