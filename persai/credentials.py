@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import AwareDatetime, BaseModel, SecretStr, ValidationError, field_validator
 
-from persai.errors import PersAIError, PersesUnavailable, Unauthenticated, UpstreamError
+from persai.errors import PersesUnavailable, SealError, Unauthenticated, UpstreamError
 
 __all__ = ["Credentials", "PersesTokens", "SealError", "Sealer", "cookieless_jar", "token_claims"]
 
@@ -45,12 +45,6 @@ def cookieless_jar() -> http.cookiejar.CookieJar:
     Use `httpx.AsyncClient(cookies=cookieless_jar())`.
     """
     return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-
-
-class SealError(PersAIError):
-    """Sealed credentials could not be opened: tampered with, truncated, or another key."""
-
-    error_type = "credentials_unreadable"
 
 
 def token_claims(token: str) -> dict[str, Any]:

@@ -182,6 +182,13 @@ def _tool_param(tool: ToolSpec) -> dict[str, Any]:
     }
 
 
+NOT_CONFIGURED = (
+    "no Llama Stack is configured: set PERSAI_LLAMA_STACK_URL to a Llama Stack (or OGX) server "
+    "(`persai stack` runs one), or run `persai dev`, which starts one"
+)
+"""What a gateway without a URL says (models, readiness, turns)."""
+
+
 class ModelGateway:
     """Model turns through Llama Stack's Responses API, with retries and PersAI's errors."""
 
@@ -219,6 +226,7 @@ class ModelGateway:
         }
         if tools:
             request["tools"] = [_tool_param(t) for t in tools]
+        self._check_configured()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
         failures = reconnects = 0
@@ -342,6 +350,7 @@ class ModelGateway:
 
     async def list_models(self) -> list[str]:
         """Ids of the LLMs the stack serves (`provider_id/provider_model_id`)."""
+        self._check_configured()
         try:
             models = await self._client.models.list()
         except APIConnectionError as exc:
@@ -354,10 +363,15 @@ class ModelGateway:
 
     async def ping(self) -> None:
         """Raise ModelUnavailable unless the stack answers its health check."""
+        self._check_configured()
         try:
             await self._client.inspect.health()
         except (APIConnectionError, APIStatusError) as exc:
             raise _unreachable(exc) from exc
+
+    def _check_configured(self) -> None:
+        if not self.base_url:
+            raise ModelUnavailable(NOT_CONFIGURED)
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
