@@ -70,6 +70,7 @@ class ScriptedGateway:
         messages: Sequence[Message],
         tools: Sequence[ToolSpec],
         on_text: Callable[[str], Awaitable[None]],
+        timeout_s: float | None = None,
     ) -> ModelTurn:
         script = self.script
         if script.model_delay_s:
