@@ -36,8 +36,10 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from worker import run_worker
 
-    if not settings.redis_url:
-        raise SystemExit("persai worker: PERSAI_REDIS_URL is required")
+    try:
+        settings.required_redis_url()
+    except ValueError as exc:
+        raise SystemExit(f"persai worker: {exc}") from exc
     run_worker(settings, concurrency=args.concurrency)
     return 0
 

@@ -34,12 +34,11 @@ API_REDIS_CONNECTIONS = 2000
 
 def create_app(settings: Settings) -> FastAPI:
     """The API; clients and pools are opened in its lifespan and closed there."""
-    if not settings.redis_url:
-        raise ValueError("PERSAI_REDIS_URL is required (persai dev starts an embedded Redis)")
+    redis_url = settings.required_redis_url()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = _open_state(settings)
+        state = _open_state(settings, redis_url)
         app.state.persai = state
         heap.settle()
         try:
@@ -78,9 +77,8 @@ def from_environment() -> FastAPI:
     return create_app(settings)
 
 
-def _open_state(settings: Settings) -> AppState:
-    assert settings.redis_url is not None
-    redis = connect(settings.redis_url, patience_s=0.5, max_connections=API_REDIS_CONNECTIONS)
+def _open_state(settings: Settings, redis_url: str) -> AppState:
+    redis = connect(redis_url, patience_s=0.5, max_connections=API_REDIS_CONNECTIONS)
     # no cookies kept: Perses prefers cookies to the bearer token of the user at hand
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), cookies=cookieless_jar())
     validator = None
@@ -104,7 +102,7 @@ def _open_state(settings: Settings) -> AppState:
             retention_s=settings.conversation_retention_s,
             per_owner=settings.conversations_per_user,
         ),
-        queue=Publisher(create_celery(settings, settings.redis_url)),
+        queue=Publisher(create_celery(settings, redis_url)),
         http=http,
         gateway=ModelGateway(settings.llama_stack_url or "", timeout_s=10.0),
         authenticator=Authenticator(settings, validator),
