@@ -122,13 +122,18 @@ class Submissions:
             )
         path = parse_datasource(asked.datasource, settings.perses_api_prefix)
         resolve(path, settings)
+        try:
+            model = await self.choose_model(asked.model)
+        except (ServiceUnavailable, UnknownModel):
+            await self._store.ping()  # Redis down is said first, as when admission came first
+            raise
         job = Job(
             id=asked.job_id or uuid.uuid4().hex,
             owner=owner,
             question=asked.question,
             datasource=path.path,
             conversation_id=asked.conversation_id or uuid.uuid4().hex,
-            model=await self.choose_model(asked.model),
+            model=model,
             time_range=asked.time_range,
         )
         now = time.time()

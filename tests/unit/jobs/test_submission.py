@@ -9,7 +9,13 @@ import fakeredis
 import pytest
 
 from persai.config import Settings
-from persai.errors import NotFound, ServiceUnavailable, TooManyRequests, UnknownModel
+from persai.errors import (
+    NotFound,
+    ServiceUnavailable,
+    StoreUnavailable,
+    TooManyRequests,
+    UnknownModel,
+)
 from persai.jobs import ConversationStore, JobStatus, JobStore, keys
 from persai.jobs.submission import Question, Submissions
 from persai.queue import QUEUE, Publisher, create_celery
@@ -37,7 +43,7 @@ async def redis() -> AsyncIterator[CountingRedis]:
     await client.aclose()
 
 
-def submissions(redis: CountingRedis, **limits: Any) -> Submissions:
+def submissions(redis: fakeredis.FakeAsyncRedis, **limits: Any) -> Submissions:
     settings = Settings(auth=False, model="m", perses_api_url="http://perses:8080", **limits)
     celery = create_celery(settings, "redis://127.0.0.1:1")  # builds messages, never connects
     conversations = ConversationStore(redis, per_owner=settings.conversations_per_user)
@@ -131,3 +137,10 @@ async def test_a_submission_retried_with_its_job_id_writes_nothing_twice(
     await service.submit("alice", None, asked)  # its reply was lost: the client sent it again
     assert await redis.llen(QUEUE) == 1
     assert await redis.xlen(keys.events("a" * 32)) == 1
+
+
+async def test_redis_down_is_said_before_a_model_that_cannot_be_chosen() -> None:
+    down = fakeredis.FakeAsyncRedis(decode_responses=True, connected=False)
+    service = submissions(down)
+    with pytest.raises(StoreUnavailable, match="Redis is unreachable"):
+        await service.submit("alice", None, Question("q", DATASOURCE, model="nope"))
