@@ -27,9 +27,10 @@ import redis
 from bench.harness.noop_celery import NOOP, noop_celery
 from bench.harness.processes import Child, Cluster, wait_for_workers
 from bench.harness.report import Report, arguments, percentile, ratio, summary_ms, verdict
-from bench.harness.stack import DATASOURCE, Perses, events_key, persai_env, scripted_worker
+from bench.harness.stack import DATASOURCE, Perses, persai_env, scripted_worker
 from persai.agent.scripted import Script
 from persai.config import Settings
+from persai.jobs import keys
 
 TARGET = 2.0
 LLAMA_MODEL = "llm/scripted"  # the scripted model as Llama Stack names it (provider `llm`)
@@ -76,7 +77,7 @@ class Driver:
         began = time.perf_counter()
         accepted = http.post("/api/v1/investigations", json=self.body)
         accepted.raise_for_status()
-        key, after = events_key(accepted.json()["id"]), "0"
+        key, after = keys.events(accepted.json()["id"]), "0"
         while True:
             reply = cast(StreamReply, self.redis.xread({key: after}, block=4000))
             if not reply:

@@ -19,6 +19,8 @@ from typing import Any, TextIO
 
 import httpx
 
+from persai.client import INVESTIGATIONS, error_text, open_client, printable, submission
+
 BOLD, DIM, CYAN, RED, GREEN, RESET = (
     "\033[1m",
     "\033[2m",
@@ -27,17 +29,6 @@ BOLD, DIM, CYAN, RED, GREEN, RESET = (
     "\033[32m",
     "\033[0m",
 )
-
-
-# C0 controls but tab and newline, DEL, and C1 controls (U+0080-U+009F: a terminal may take
-# U+009B as CSI): ESC starts CSI and OSC sequences (cursor moves, erasing, window titles, links,
-# the clipboard with OSC 52), CR and BS overwrite what was shown.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """`text` with every control character but newline and tab written out as `\\xNN`."""
-    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
 @dataclass
@@ -105,14 +96,11 @@ class Asker:
     def submit(
         self, question: str, datasource: str, duration: str | None, model: str | None
     ) -> str:
-        body: dict[str, Any] = {"question": question, "datasource": datasource}
-        if duration:
-            body["time_range"] = {"duration": duration}
-        if model:
-            body["model"] = model
-        response = self.client.post("/api/v1/investigations", json=body)
+        time_range = {"duration": duration} if duration else None
+        body = submission(question, datasource, time_range=time_range, model=model)
+        response = self.client.post(INVESTIGATIONS, json=body)
         if response.status_code != 202:
-            raise SystemExit(f"persai ask: {_error(response)}")
+            raise SystemExit(f"persai ask: {error_text(response)}")
         job_id: str = response.json()["id"]
         self.console.write(f"investigation {job_id} queued\n", DIM)
         return job_id
@@ -123,11 +111,11 @@ class Asker:
             headers = {"Last-Event-ID": self.last_event} if self.last_event else {}
             try:
                 with self.client.stream(
-                    "GET", f"/api/v1/investigations/{job_id}/events", headers=headers
+                    "GET", f"{INVESTIGATIONS}/{job_id}/events", headers=headers
                 ) as response:
                     if response.status_code != 200:
                         response.read()
-                        raise SystemExit(f"persai ask: {_error(response)}")
+                        raise SystemExit(f"persai ask: {error_text(response)}")
                     for event_id, name, data in _events(response):
                         self.last_event = event_id or self.last_event
                         if name == "done":
@@ -170,17 +158,10 @@ class Asker:
         self.console.write(f"error: {data.get('message')}\n", RED)
 
     def cancel(self, job_id: str) -> None:
-        response = self.client.post(f"/api/v1/investigations/{job_id}/cancel")
-        status = response.json().get("status") if response.status_code == 200 else _error(response)
+        response = self.client.post(f"{INVESTIGATIONS}/{job_id}/cancel")
+        ok = response.status_code == 200
+        status = response.json().get("status") if ok else error_text(response)
         self.console.write(f"cancel asked: {status}\n", DIM)
-
-
-def _error(response: httpx.Response) -> str:
-    try:
-        error = response.json()["error"]
-        return printable(f"{response.status_code} {error['type']}: {error['message']}")
-    except (ValueError, KeyError, TypeError):
-        return f"HTTP {response.status_code}"
 
 
 def ask(
@@ -194,10 +175,8 @@ def ask(
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
 ) -> int:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     console = Console(stdout, colour=stdout.isatty())
-    timeout = httpx.Timeout(10.0, read=60.0)
-    with httpx.Client(base_url=url, headers=headers, timeout=timeout) as client:
+    with open_client(url, token, timeout=httpx.Timeout(10.0, read=60.0)) as client:
         asker = Asker(client, console)
         try:
             job_id = asker.submit(question, datasource, duration, model)

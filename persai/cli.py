@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,8 +56,10 @@ def _positive(text: str) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from worker import run_worker
 
-    if not settings.redis_url:
-        raise SystemExit("persai worker: PERSAI_REDIS_URL is required")
+    try:
+        settings.required_redis_url()
+    except ValueError as exc:
+        raise SystemExit(f"persai worker: {exc}") from exc
     run_worker(settings, concurrency=args.concurrency, quiet=args.quiet)
     return 0
 
@@ -71,6 +74,23 @@ def _stack_config(args: argparse.Namespace, settings: Settings) -> int:
     # the tokenizer the stack loads at start-up, so that it needs no download
     tokenizer_cache(settings.stack_state_dir / "tiktoken")
     return 0
+
+
+def _stack(args: argparse.Namespace, settings: Settings) -> int:
+    from persai.agent.stack_config import NoModelProvider, server_environment, write_stack_config
+
+    config = settings.stack_state_dir.expanduser() / "run.yaml"
+    try:
+        write_stack_config(settings, config, port=args.port, host=args.host)
+    except NoModelProvider as exc:
+        raise SystemExit(f"persai stack: {exc}") from exc
+    here = Path(sys.executable).parent  # this environment's `llama` first
+    llama = shutil.which("llama", path=f"{here}{os.pathsep}{os.environ.get('PATH', '')}")
+    if llama is None:
+        raise SystemExit("persai stack: the `llama` command (PyPI llama-stack) is not installed")
+    argv = [llama, "stack", "run", str(config), "--port", str(args.port)]
+    log.info("running %s", " ".join(argv))
+    os.execve(llama, argv, {**os.environ, **server_environment(settings)})  # noqa: S606
 
 
 def _demo_data(args: argparse.Namespace, settings: Settings) -> int:
@@ -161,6 +181,17 @@ def parser() -> argparse.ArgumentParser:
     stack.add_argument("--output", "-o", default="llama-stack.yaml")
     stack.add_argument("--port", type=int, default=8321)
     stack.set_defaults(run=_stack_config)
+
+    run_stack = commands.add_parser(
+        "stack",
+        help="run Llama Stack with the generated config and what it needs",
+        description="Write the run config (as stack-config does) under PERSAI_STACK_STATE_DIR "
+        "and run `llama stack run` on it, with the provider keys it refers to and a tokenizer "
+        "cache (TIKTOKEN_CACHE_DIR) so that it needs no download.",
+    )
+    run_stack.add_argument("--host", default=None, help="listen address (default: all)")
+    run_stack.add_argument("--port", type=int, default=8321)
+    run_stack.set_defaults(run=_stack)
 
     demo = commands.add_parser("demo-data", help="write incident data as OpenMetrics")
     demo.add_argument("--output", "-o", default="incidents.om")

@@ -15,6 +15,9 @@ _ORIGIN = re.compile(r"https?://[^/\s*?#]+")
 """An origin as browsers send it: scheme://host[:port], nothing after it."""
 
 
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 class Settings(BaseSettings):
     """Everything PersAI can be told, with the defaults `persai dev` runs with.
 
@@ -179,6 +182,28 @@ class Settings(BaseSettings):
         return [
             (h.strip("[]"), int(p)) for h, _, p in (s.rpartition(":") for s in self.redis_sentinels)
         ]
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _check_redis_url(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None  # an empty variable means "none given"
+        if isinstance(value, str) and not value.startswith(_REDIS_SCHEMES):
+            raise ValueError(
+                "PERSAI_REDIS_URL must be a Redis URL: redis://host:port/db, rediss:// (TLS) "
+                "or unix:///path/to/redis.sock"
+            )
+        return value
+
+    def required_redis_url(self) -> str:
+        """PERSAI_REDIS_URL, which the API and the workers cannot run without (checked once,
+        here: the factories take what this returns); ValueError when it is not set."""
+        if self.redis_url is None:
+            raise ValueError(
+                "PERSAI_REDIS_URL is required (e.g. redis://localhost:6379/0; `persai dev` "
+                "starts an embedded Redis)"
+            )
+        return self.redis_url
 
     @field_validator("perses_api_url", "alerts_config", mode="before")
     @classmethod

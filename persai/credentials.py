@@ -17,7 +17,6 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 from cryptography.exceptions import InvalidTag
@@ -26,7 +25,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import AwareDatetime, BaseModel, SecretStr, ValidationError, field_validator
 
-from persai.errors import PersAIError, PersesUnavailable, Unauthenticated, UpstreamError
+from persai.errors import SealError, Unauthenticated, UpstreamError
+from persai.perses_client import PersesAuth
+from persai.tokens import token_claims
 
 __all__ = ["Credentials", "PersesTokens", "SealError", "Sealer", "cookieless_jar", "token_claims"]
 
@@ -45,30 +46,6 @@ def cookieless_jar() -> http.cookiejar.CookieJar:
     Use `httpx.AsyncClient(cookies=cookieless_jar())`.
     """
     return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-
-
-class SealError(PersAIError):
-    """Sealed credentials could not be opened: tampered with, truncated, or another key."""
-
-    error_type = "credentials_unreadable"
-
-
-def token_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT, read without checking its signature (only Perses can).
-
-    Use it for what a token says about itself (`exp`, `nbf`) once it is trusted for other
-    reasons, never for identity. Raises ValueError for something that is not a JWT.
-    """
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise ValueError("not a JWT: expected 3 dot-separated parts")
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("not a JWT: the payload is not base64url JSON") from exc
-    if not isinstance(payload, dict):
-        raise ValueError("not a JWT: the payload is not a JSON object")
-    return payload
 
 
 class Credentials(BaseModel):
@@ -169,8 +146,7 @@ class PersesTokens:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._credentials = credentials
-        self._http = http
-        self._refresh_url = f"{str(perses_api_url).rstrip('/')}/api/auth/refresh"
+        self._perses = PersesAuth(http, perses_api_url)
         self._on_refresh = on_refresh
         self._margin_s = margin_s
         self._clock = clock
@@ -218,33 +194,18 @@ class PersesTokens:
                 "the Perses access token expired and there is no refresh token to renew it "
                 "(a bearer client): ask again with a fresh token, or from Perses itself"
             )
-        request = self._http.build_request(
-            "POST", self._refresh_url, json={"refresh_token": refresh_token.get_secret_value()}
-        )
-        request.headers.pop("cookie", None)  # Perses reads a refresh-token cookie before the body
+        refreshed = await self._perses.refresh(refresh_token.get_secret_value())
         try:
-            response = await self._http.send(request)
-        except httpx.HTTPError as exc:
-            raise PersesUnavailable(f"Perses cannot be reached ({type(exc).__name__})") from exc
-        self._credentials = _refreshed(response, refresh_token)
+            self._credentials = Credentials.from_tokens(
+                refreshed.access_token,
+                refreshed.refresh_token or refresh_token.get_secret_value(),
+            )
+        except ValueError as exc:
+            raise UpstreamError(
+                f"Perses answered a token refresh wrongly ({type(exc).__name__})"
+            ) from exc
         logger.info(
             "refreshed a Perses access token (valid until %s)", self._credentials.expires_at
         )
         if self._on_refresh is not None:
             await self._on_refresh(self._credentials)
-
-
-def _refreshed(response: httpx.Response, previous: SecretStr) -> Credentials:
-    if response.status_code in (400, 401):
-        raise Unauthenticated("Perses refused the refresh token: sign in to Perses again")
-    if response.status_code >= 500:
-        raise PersesUnavailable(f"Perses answered HTTP {response.status_code} to a token refresh")
-    try:
-        body = response.raise_for_status().json()
-        access_token = str(body["access_token"])
-        refresh_token = str(body.get("refresh_token") or previous.get_secret_value())
-        return Credentials.from_tokens(access_token, refresh_token)
-    except (httpx.HTTPStatusError, ValueError, KeyError, TypeError) as exc:
-        raise UpstreamError(
-            f"Perses answered a token refresh wrongly ({type(exc).__name__})"
-        ) from exc

@@ -24,12 +24,11 @@ def create_worker(settings: Settings, *, gateway: ModelClient | None = None) -> 
 
     `gateway` replaces the Llama Stack gateway (benchmarks use one that answers at once).
     """
-    if not settings.redis_url:
-        raise ValueError("PERSAI_REDIS_URL is required")
-    app = create_celery(settings, settings.redis_url)
+    redis_url = settings.required_redis_url()
+    app = create_celery(settings, redis_url)
     engine = Engine(
         settings,
-        settings.redis_url,
+        redis_url,
         celery=app,
         gateway=gateway,
     )

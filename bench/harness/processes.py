@@ -20,9 +20,8 @@ from typing import Self, cast
 import httpx
 import redis
 
+from persai.jobs import keys
 from persai.launcher import Child, MissingBinary, free_port, start_redis, wait_until
-
-WORKERS_KEY = "persai:workers"  # hash: worker id -> last heartbeat (persai.jobs.keys.WORKERS)
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -136,7 +135,7 @@ def wait_for_workers(redis_url: str, children: list[Child], timeout_s: float = 6
     def ready() -> bool:
         for child in children:
             child.check_alive()
-        workers = cast(list[str], client.hkeys(WORKERS_KEY))
+        workers = cast(list[str], client.hkeys(keys.WORKERS))
         seen = {worker.rsplit(":", 1)[1] for worker in workers}
         return pids <= seen
 

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from bench.harness.processes import Child, Cluster
 from persai.agent.scripted import MODEL, Script
 from persai.config import Settings
-from persai.jobs import ConversationStore, Job, JobStore
+from persai.jobs import ConversationStore, Job, JobStore, keys
 from persai.queue import INVESTIGATE, create_celery
 from tests.support.perses import PersesStandin
 
@@ -117,8 +117,8 @@ class Finished:
     """Unix seconds of the job's first event (`queued`, written when it was submitted)."""
 
 
-def events_key(job_id: str) -> str:
-    return f"persai:job:{job_id}:events"  # persai.jobs.keys.events
+events_key = keys.events
+"""A job's event stream (kept under this name for the benchmarks that import it)."""
 
 
 def entry_time(entry_id: str) -> float:
@@ -163,7 +163,7 @@ def wait_finished(
         for job_id in stalled:  # quiet for long: finished without `done`, or still waiting?
             with client.pipeline(transaction=True) as pipe:  # both read at one instant
                 pipe.xrevrange(events_key(job_id), count=1)
-                pipe.hget(f"persai:job:{job_id}", "status")
+                pipe.hget(keys.job(job_id), "status")
                 last, status = pipe.execute()
             last_id, fields = last[0]
             if fields["event"] == "done":
@@ -249,7 +249,7 @@ def timelines(client: redis.Redis, submitted: Iterable[Submitted]) -> list[Timel
     sent = {s.job_id: s.sent_at for s in submitted}
     with client.pipeline(transaction=False) as pipe:
         for job_id in sent:
-            pipe.hget(f"persai:job:{job_id}", "doc")
+            pipe.hget(keys.job(job_id), "doc")
         docs = pipe.execute()
     result = []
     for sent_at, doc in zip(sent.values(), docs, strict=True):

@@ -30,7 +30,7 @@ from persai.agent.llama import (
 )
 from persai.agent.prompt import FINAL_ANSWER_REQUEST
 from persai.agent.tools import Toolbox, ToolContext, ToolError
-from persai.errors import ModelProviderError, PersAIError
+from persai.errors import PersAIError
 from persai.jobs import Step, StepStatus, Usage, utcnow
 
 log = logging.getLogger(__name__)
@@ -145,19 +145,14 @@ class Investigator:
         started = time.monotonic()
         # the text is Markdown that clients render: nothing in it may load by itself (answer.py)
         on_text = StreamGuard(reporter.text)
-        try:
-            async with asyncio.timeout(timeout_s):
-                reply = await self._gateway.stream_turn(
-                    model=turn.model,
-                    instructions=instructions or turn.instructions,
-                    messages=[*turn.history, *progress.messages],
-                    tools=self._specs if tools else [],
-                    on_text=on_text,
-                )
-        except TimeoutError as exc:
-            raise ModelProviderError(
-                f"model {turn.model} did not answer within {timeout_s:.0f} s"
-            ) from exc
+        reply = await self._gateway.stream_turn(  # the client keeps to the deadline
+            model=turn.model,
+            instructions=instructions or turn.instructions,
+            messages=[*turn.history, *progress.messages],
+            tools=self._specs if tools else [],
+            on_text=on_text,
+            timeout_s=timeout_s,
+        )
         await on_text.end()
         reply.text = neutralise(reply.text)  # what the answer, the history and the stream show
         elapsed = time.monotonic() - started

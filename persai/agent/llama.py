@@ -131,7 +131,10 @@ class ModelClient(Protocol):
         messages: Sequence[Message],
         tools: Sequence[ToolSpec],
         on_text: Callable[[str], Awaitable[None]],
-    ) -> ModelTurn: ...
+        timeout_s: float | None = None,
+    ) -> ModelTurn:
+        """One turn, within `timeout_s` in all (None: the client's own default)."""
+        ...
 
     async def list_models(self) -> list[str]: ...
 
@@ -182,12 +185,26 @@ def _tool_param(tool: ToolSpec) -> dict[str, Any]:
     }
 
 
+NOT_CONFIGURED = (
+    "no Llama Stack is configured: set PERSAI_LLAMA_STACK_URL to a Llama Stack (or OGX) server "
+    "(`persai stack` runs one), or run `persai dev`, which starts one"
+)
+"""What a gateway without a URL says (models, readiness, turns)."""
+
+
+def past_deadline(model: str, budget_s: float) -> ModelProviderError:
+    """What a model call that outlived its deadline (`stream_turn`'s `timeout_s`) fails with."""
+    return ModelProviderError(f"model {model} did not answer within {budget_s:g} s")
+
+
 class ModelGateway:
     """Model turns through Llama Stack's Responses API, with retries and PersAI's errors."""
 
     def __init__(
         self, base_url: str, *, timeout_s: float, max_retries: int = 3, backoff_s: float = 0.5
     ) -> None:
+        """`timeout_s`: a turn's deadline unless its caller gives one (`stream_turn`), and the
+        timeout of the other requests (the models, the health check)."""
         self.base_url = base_url
         self.timeout_s = timeout_s
         self.max_retries = max_retries
@@ -203,12 +220,15 @@ class ModelGateway:
         messages: Sequence[Message],
         tools: Sequence[ToolSpec],
         on_text: Callable[[str], Awaitable[None]],
+        timeout_s: float | None = None,
     ) -> ModelTurn:
         """Run one turn, passing text deltas to `on_text` as they arrive.
 
         `tools=[]` asks for an answer without tools. While nothing was streamed yet, retries
         429/5xx and failed responses (at most `max_retries` times) and a connection refused or
-        broken (a restarting stack: until the deadline), all within `timeout_s` in all.
+        broken (a restarting stack: until the deadline), all within `timeout_s` in all (None:
+        the gateway's `timeout_s`). This deadline is the call's only one: the HTTP requests
+        of a turn have no timeout of their own.
         """
         request: dict[str, Any] = {
             "model": model,
@@ -219,8 +239,10 @@ class ModelGateway:
         }
         if tools:
             request["tools"] = [_tool_param(t) for t in tools]
+        self._check_configured()
+        budget_s = self.timeout_s if timeout_s is None else timeout_s
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s
+        deadline = loop.time() + budget_s
         failures = reconnects = 0
         while True:
             turn = ModelTurn()
@@ -237,8 +259,7 @@ class ModelGateway:
                 delay = self._after_lost(lost, turn, reconnects, deadline - loop.time())
                 reconnects += 1
             except TimeoutError as exc:
-                message = f"model {model} did not answer within {self.timeout_s:g} s"
-                raise ModelProviderError(message) from exc
+                raise past_deadline(model, budget_s) from exc
             await asyncio.sleep(delay)
 
     async def _after_failure(
@@ -288,7 +309,8 @@ class ModelGateway:
     ) -> None:
         """One streamed call, filling `turn`; raises _TurnFailed or PersAI's errors."""
         try:
-            stream = await self._client.responses.create(**request)
+            # no timeout of its own: the turn's deadline (stream_turn) bounds it
+            stream = await self._client.responses.create(**request, timeout=None)
             async with stream:
                 async for event in stream:
                     await self._handle(event, turn, on_text)
@@ -342,6 +364,7 @@ class ModelGateway:
 
     async def list_models(self) -> list[str]:
         """Ids of the LLMs the stack serves (`provider_id/provider_model_id`)."""
+        self._check_configured()
         try:
             models = await self._client.models.list()
         except APIConnectionError as exc:
@@ -354,10 +377,15 @@ class ModelGateway:
 
     async def ping(self) -> None:
         """Raise ModelUnavailable unless the stack answers its health check."""
+        self._check_configured()
         try:
             await self._client.inspect.health()
         except (APIConnectionError, APIStatusError) as exc:
             raise _unreachable(exc) from exc
+
+    def _check_configured(self) -> None:
+        if not self.base_url:
+            raise ModelUnavailable(NOT_CONFIGURED)
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""

@@ -30,6 +30,7 @@ from persai.agent.llama import (
     ToolResult,
     ToolSpec,
     UserMessage,
+    past_deadline,
 )
 
 MODEL = "bench/scripted"
@@ -77,6 +78,7 @@ class ScriptedGateway:
         messages: Sequence[Message],
         tools: Sequence[ToolSpec],
         on_text: Callable[[str], Awaitable[None]],
+        timeout_s: float | None = None,
     ) -> ModelTurn:
         script = self.script
         if script.model_delay_s:
@@ -183,13 +185,20 @@ class ScriptedClient:
         messages: Sequence[Message],
         tools: Sequence[ToolSpec],
         on_text: Callable[[str], Awaitable[None]],
+        timeout_s: float | None = None,
     ) -> ModelTurn:
+        """One reply, within `timeout_s` as the gateway keeps it (`past_deadline` after it)."""
         call = Call(model, instructions, list(messages), [tool.name for tool in tools])
         self.calls.append(call)
         reply = self.replies[min(len(self.calls), len(self.replies)) - 1]
         if isinstance(reply, BaseException):
             raise reply
-        turn = await reply(call) if callable(reply) else reply
+        try:
+            async with asyncio.timeout(timeout_s):
+                turn = await reply(call) if callable(reply) else reply
+        except TimeoutError as exc:
+            assert timeout_s is not None
+            raise past_deadline(model, timeout_s) from exc
         turn = ModelTurn(turn.text, list(turn.tool_calls), turn.input_tokens, turn.output_tokens)
         size = max(1, -(-len(turn.text) // self.pieces))
         for start in range(0, len(turn.text), size):

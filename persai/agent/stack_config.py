@@ -30,6 +30,7 @@ __all__ = [
     "NoModelProvider",
     "build_stack_config",
     "configured_providers",
+    "server_environment",
     "stack_environment",
     "tokenizer_cache",
     "tokenizer_file",
@@ -219,3 +220,11 @@ def tokenizer_cache(directory: Path) -> Path:
         key = hashlib.sha1(_TIKTOKEN_URL.encode(), usedforsecurity=False).hexdigest()
         shutil.copyfile(data, directory / key)
     return directory
+
+
+def server_environment(settings: Settings) -> dict[str, str]:
+    """What the stack's process needs beside its config: the secrets the config refers to
+    (`stack_environment`) and TIKTOKEN_CACHE_DIR, a tokenizer cache under the state directory
+    (`tokenizer_cache`), so that it starts without downloading anything."""
+    cache = tokenizer_cache(settings.stack_state_dir.expanduser() / "tiktoken")
+    return {**stack_environment(settings), "TIKTOKEN_CACHE_DIR": str(cache)}

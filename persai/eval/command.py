@@ -17,6 +17,7 @@ import httpx
 
 from persai.agent.timeparse import parse_time, rfc3339
 from persai.ask import DIM, GREEN, RED, Console
+from persai.client import open_client
 from persai.eval.render import render_comparison, render_run
 from persai.eval.report import Report, ReportError, ScenarioResult, load_report, save_report
 from persai.eval.runner import EvalClient, EvalError, run_model
@@ -132,12 +133,9 @@ def _run(
         from persai.alerts.evaluation import as_alert  # persai.alerts imports persai.eval
 
         cases = [as_alert(case) for case in cases]
-    headers = {"Authorization": f"Bearer {options.token}"} if options.token else {}
-    timeout = httpx.Timeout(30.0)
     started = datetime.now(UTC)
-    with httpx.Client(
-        base_url=options.url, headers=headers, timeout=timeout, transport=transport
-    ) as http:
+    timeout = httpx.Timeout(30.0)
+    with open_client(options.url, options.token, timeout=timeout, transport=transport) as http:
         client = EvalClient(http)
         available, default = client.models()  # also: fail fast when PersAI cannot be reached
         unknown = [model for model in options.models if model not in available]

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from persai.agent.timeparse import rfc3339
+from persai.client import INVESTIGATIONS, error_text, submission
 from persai.eval.report import ModelRun, ScenarioResult
 from persai.eval.scoring import score
 from persai.eval.suite import Case
@@ -52,40 +53,35 @@ class EvalClient:
         """The models a question may name, and the server's default (`GET /api/v1/models`)."""
         response = self._request("GET", "/api/v1/models")
         if response.status_code != 200:
-            raise EvalError(f"GET /api/v1/models: {_error(response)}")
+            raise EvalError(f"GET /api/v1/models: {error_text(response)}")
         body = response.json()
         default = body.get("default")
         return [str(m) for m in body.get("models", [])], str(default) if default else None
 
     def submit(self, case: Case, model: str | None) -> str:
         """Queue the case's question; returns the investigation id."""
-        body: dict[str, Any] = {
-            "question": case.question,
-            "datasource": case.datasource,
-            "time_range": {"start": rfc3339(case.start), "end": rfc3339(case.end)},
-        }
-        if model:
-            body["model"] = model
+        time_range = {"start": rfc3339(case.start), "end": rfc3339(case.end)}
+        body = submission(case.question, case.datasource, time_range=time_range, model=model)
         for attempt in range(1, _SUBMIT_ATTEMPTS + 1):
-            response = self._request("POST", "/api/v1/investigations", json=body)
+            response = self._request("POST", INVESTIGATIONS, json=body)
             if response.status_code == 202:
                 return str(response.json()["id"])
             if response.status_code not in _RETRIED or attempt == _SUBMIT_ATTEMPTS:
                 break
             self.sleep(float(response.headers.get("retry-after", "1") or 1))
-        raise EvalError(_error(response))
+        raise EvalError(error_text(response))
 
     def wait(self, job_id: str, timeout_s: float) -> Job | None:
         """Poll until the investigation ends; None when it has not ended within `timeout_s`."""
         deadline = self.clock() + timeout_s
         while self.clock() < deadline:
             try:
-                response = self.client.get(f"/api/v1/investigations/{job_id}")
+                response = self.client.get(f"{INVESTIGATIONS}/{job_id}")
             except httpx.TransportError as exc:
                 log.warning("polling %s failed (%s); retrying", job_id, exc)
             else:
                 if response.status_code != 200:
-                    raise EvalError(f"investigation {job_id}: {_error(response)}")
+                    raise EvalError(f"investigation {job_id}: {error_text(response)}")
                 job = Job.model_validate(response.json())
                 if job.status.terminal:
                     return job
@@ -95,7 +91,7 @@ class EvalClient:
     def cancel(self, job_id: str) -> None:
         """Ask for the investigation to be cancelled; failures are only logged."""
         try:
-            self.client.post(f"/api/v1/investigations/{job_id}/cancel")
+            self.client.post(f"{INVESTIGATIONS}/{job_id}/cancel")
         except httpx.TransportError as exc:
             log.warning("could not cancel %s: %s", job_id, exc)
 
@@ -104,14 +100,6 @@ class EvalClient:
             return self.client.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise EvalError(f"cannot reach PersAI at {self.client.base_url}: {exc}") from exc
-
-
-def _error(response: httpx.Response) -> str:
-    try:
-        error = response.json()["error"]
-        return f"{response.status_code} {error['type']}: {error['message']}"
-    except (ValueError, KeyError, TypeError):
-        return f"HTTP {response.status_code}"
 
 
 def run_case(client: EvalClient, case: Case, model: str | None, timeout_s: float) -> ScenarioResult:

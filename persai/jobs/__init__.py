@@ -1,5 +1,6 @@
 """Investigations as jobs: their records, event streams and conversations in Redis."""
 
+from persai.errors import Superseded
 from persai.jobs.conversations import Conversation, ConversationStore
 from persai.jobs.models import (
     AlertRef,
@@ -14,7 +15,7 @@ from persai.jobs.models import (
     Usage,
     utcnow,
 )
-from persai.jobs.store import JobStore, Superseded, redis_errors
+from persai.jobs.store import JobStore, redis_errors
 from persai.jobs.sweep import LostJobSweep
 
 __all__ = [

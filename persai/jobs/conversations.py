@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 import uuid
+from collections.abc import Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -14,42 +15,49 @@ from pydantic import BaseModel, Field
 from persai.errors import NotFound, TooManyRequests
 from persai.jobs import keys
 from persai.jobs.models import utcnow
+from persai.jobs.scripts import ScriptCall
 from persai.jobs.store import redis_errors
 
 # Each script's first write is one that Redis refuses when it is out of memory (a script that
 # has written is let finish: a first write that frees memory would let the others through).
 
-# KEYS: the conversation hash, the owner's conversations. ARGV: id, owner, title, creation
-# time (ISO 8601, then Unix s), the cutoff (Unix s: conversations last used before it have
-# expired), the retention (s), how many the owner may hold. Returns nothing, or, when the owner
-# holds that many already, how many and when the least recently used one was last used.
-_CREATE = """
-local held = redis.call('ZCOUNT', KEYS[2], ARGV[6], '+inf')
-if held >= tonumber(ARGV[8]) then
-  local oldest = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[6], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-  return {held, oldest[2]}
+# `create_conversation(k, a)`, k: the conversation hash, the owner's conversations; a: id,
+# owner, title, creation time (ISO 8601, then Unix s), the cutoff (Unix s: conversations last
+# used before it have expired), the retention (s), how many the owner may hold. Returns nothing,
+# or, when the owner holds that many already, how many and when the least recently used one was
+# last used.
+CREATE_CONVERSATION = """
+local function create_conversation(k, a)
+  local held = redis.call('ZCOUNT', k[2], a[6], '+inf')
+  if held >= tonumber(a[8]) then
+    local oldest = redis.call('ZRANGEBYSCORE', k[2], a[6], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    return {held, oldest[2]}
+  end
+  redis.call('HSET', k[1], 'owner', a[2], 'title', a[3], 'created_at', a[4])
+  redis.call('EXPIRE', k[1], a[7])
+  redis.call('ZADD', k[2], a[5], a[1])
+  redis.call('ZREMRANGEBYSCORE', k[2], '-inf', '(' .. a[6])
+  redis.call('EXPIRE', k[2], a[7])
+  return false
 end
-redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'title', ARGV[3], 'created_at', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[7])
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[6])
-redis.call('EXPIRE', KEYS[2], ARGV[7])
-return false
 """
 
-# KEYS: the conversation hash, its messages, the owner's conversations. ARGV: id, now (Unix s),
-# the cutoff (Unix s), the retention (s), the title it gets unless it has one. A use: the
-# conversation and its messages live a retention period from now, and it is listed first.
-_TOUCH = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[3])
-redis.call('EXPIRE', KEYS[3], ARGV[4])
-local title = redis.call('HGET', KEYS[1], 'title')
-if not title or title == '' then redis.call('HSET', KEYS[1], 'title', ARGV[5]) end
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-return 1
+# `touch_conversation(k, a)`, k: the conversation hash, its messages, the owner's
+# conversations; a: id, now (Unix s), the cutoff (Unix s), the retention (s), the title it gets
+# unless it has one. A use: the conversation and its messages live a retention period from
+# now, and it is listed first.
+TOUCH_CONVERSATION = """
+local function touch_conversation(k, a)
+  if redis.call('EXISTS', k[1]) == 0 then return 0 end
+  redis.call('ZADD', k[3], a[2], a[1])
+  redis.call('ZREMRANGEBYSCORE', k[3], '-inf', '(' .. a[3])
+  redis.call('EXPIRE', k[3], a[4])
+  local title = redis.call('HGET', k[1], 'title')
+  if not title or title == '' then redis.call('HSET', k[1], 'title', a[5]) end
+  redis.call('EXPIRE', k[1], a[4])
+  redis.call('EXPIRE', k[2], a[4])
+  return 1
+end
 """
 
 # KEYS: the conversation hash, its messages. ARGV: how many to keep, the messages to add.
@@ -101,26 +109,38 @@ class ConversationStore:
         self._max_messages = max_messages
         self._retention_s = retention_s
         self._per_owner = per_owner
-        self._create = redis.register_script(_CREATE)
-        self._touch = redis.register_script(_TOUCH)
+        self._create = redis.register_script(
+            CREATE_CONVERSATION + "return create_conversation(KEYS, ARGV)"
+        )
+        self._touch = redis.register_script(
+            TOUCH_CONVERSATION + "return touch_conversation(KEYS, ARGV)"
+        )
         self._append = redis.register_script(_APPEND)
 
     async def create(self, owner: str, title: str = "") -> str:
         """A new conversation of `owner`'s; TooManyRequests when they hold too many."""
         conversation_id = uuid.uuid4().hex
+        call = self.creation(owner, conversation_id, title)
+        async with redis_errors():
+            full = await self._create(keys=call.keys, args=call.args)
+        if full:
+            raise self.too_many(full)
+        return conversation_id
+
+    def creation(self, owner: str, conversation_id: str, title: str) -> ScriptCall:
+        """The keys and arguments of `create_conversation` that make this one (see `create`)."""
         now = utcnow()
         at = now.timestamp()
         names = [keys.conversation(conversation_id), keys.user_conversations(owner)]
         argv = [conversation_id, owner, title[:200], now.isoformat(), repr(at)]
         argv += [repr(at - self._retention_s), str(self._retention_s), str(self._per_owner)]
-        async with redis_errors():
-            full = await self._create(keys=names, args=argv)
-        if full:
-            held, oldest_used = int(full[0]), float(full[1])
-            raise self._too_many(held, wait_s=oldest_used + self._retention_s - at)
-        return conversation_id
+        return ScriptCall(names, argv)
 
-    def _too_many(self, held: int, *, wait_s: float) -> TooManyRequests:
+    def too_many(self, full: Sequence[Any]) -> TooManyRequests:
+        """The refusal of a new conversation, from what `create_conversation` returned: how
+        many the owner holds, and when the least recently used one was last used (Unix s)."""
+        held, oldest_used = int(full[0]), float(full[1])
+        wait_s = oldest_used + self._retention_s - utcnow().timestamp()
         return TooManyRequests(
             f"you hold {held} conversations (the limit is {self._per_owner}); delete some "
             "(DELETE /api/v1/conversations/{id}, or DELETE /session/{id} for the Perses "
@@ -182,6 +202,12 @@ class ConversationStore:
     async def touch(self, owner: str, conversation_id: str, title: str) -> None:
         """A use of the conversation: it lives a retention period from now and is listed
         first; it is named by `title` (its first question) unless it has a name."""
+        call = self.touching(owner, conversation_id, title)
+        async with redis_errors():
+            await self._touch(keys=call.keys, args=call.args)
+
+    def touching(self, owner: str, conversation_id: str, title: str) -> ScriptCall:
+        """The keys and arguments of `touch_conversation` for this use (see `touch`)."""
         at = utcnow().timestamp()
         names = [
             keys.conversation(conversation_id),
@@ -190,8 +216,7 @@ class ConversationStore:
         ]
         argv = [conversation_id, repr(at), repr(at - self._retention_s)]
         argv += [str(self._retention_s), title[:200]]
-        async with redis_errors():
-            await self._touch(keys=names, args=argv)
+        return ScriptCall(names, argv)
 
     async def append(self, conversation_id: str, messages: list[dict[str, Any]]) -> None:
         """Add a finished turn's messages; the oldest go once the history is full."""

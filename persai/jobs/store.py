@@ -23,9 +23,10 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from persai.errors import NotFound, PersAIError
-from persai.jobs import keys
+from persai.errors import NotFound, Superseded
+from persai.jobs import keys, scripts
 from persai.jobs.models import Event, EventName, Job, JobStatus
+from persai.jobs.scripts import ScriptCall
 from persai.queue import QUEUE, QueueMessage
 from persai.redis_client import redis_errors as redis_errors  # re-exported (lives there)
 
@@ -36,214 +37,9 @@ INDEX_SLACK_S = 86_400
 by the time it waited and ran: its entry in the owner's index (scored by creation time) is
 dropped `retention_s` + this long (a day) after its creation."""
 
-# Lua: whether the job (hash KEYS[1]) is in `attempt` ('' for any); a job stored before attempts
-# were recorded passes.
-_IN_ATTEMPT = """
-local function in_attempt(attempt)
-  if attempt == '' then return true end
-  return tonumber(redis.call('HGET', KEYS[1], 'attempt') or attempt) == tonumber(attempt)
-end
-"""
-
-# Lua: now, in Unix seconds, by Redis's clock (the one every process shares).
-_NOW = """
-local function now()
-  local time = redis.call('TIME')
-  return tonumber(time[1]) + tonumber(time[2]) / 1000000
-end
-"""
-
-# KEYS: job hash, event stream, queued set, running set, owner's active set, credentials, lease,
-# cancel flag, the queue's list, the enqueued set. ARGV: job id, new status, doc, status event
-# data, retention (s), attempt ('' for any), '1' to change only a job whose lease lapsed, queue
-# message ('' for none) and its tag, the number of allowed statuses, the allowed statuses, then
-# events to append before the status event (name, data, ...).
-# The sets follow the status: they give the queue depth, the running jobs to watch for lost
-# workers, each owner's number of unfinished jobs, and when each queued job's message was sent
-# (`persai.jobs.sweep`). A job goes back to the queue with its message, in this step. A final
-# status is followed by `done`, the last event of the stream, in the same step: no job ends
-# without it. A finished job is kept for the retention period; its credentials and lease go at
-# once.
-_TRANSITION = (
-    _IN_ATTEMPT
-    + _NOW
-    + """
-local current = redis.call('HGET', KEYS[1], 'status')
-if not current then return false end
-local allowed, count = false, tonumber(ARGV[10])
-for i = 11, 10 + count do
-  if ARGV[i] == current then allowed = true end
-end
-if not allowed or not in_attempt(ARGV[6]) then return false end
-if ARGV[7] == '1' and redis.call('EXISTS', KEYS[7]) == 1 then return false end
-local id, new = ARGV[1], ARGV[2]
-redis.call('HSET', KEYS[1], 'status', new, 'doc', ARGV[3])
-for i = 11 + count, #ARGV, 2 do
-  redis.call('XADD', KEYS[2], '*', 'event', ARGV[i], 'data', ARGV[i + 1])
-end
-if new == 'queued' then
-  redis.call('SADD', KEYS[3], id)
-  redis.call('SREM', KEYS[4], id)
-  redis.call('SADD', KEYS[5], id)
-  if ARGV[8] ~= '' then
-    redis.call('LPUSH', KEYS[9], ARGV[8])
-  end
-  redis.call('HSET', KEYS[1], 'message', ARGV[9])
-  redis.call('ZADD', KEYS[10], now(), id)
-elseif new == 'running' then
-  redis.call('SREM', KEYS[3], id)
-  redis.call('SADD', KEYS[4], id)
-  redis.call('ZREM', KEYS[10], id)
-else
-  redis.call('SREM', KEYS[3], id)
-  redis.call('SREM', KEYS[4], id)
-  redis.call('SREM', KEYS[5], id)
-  redis.call('ZREM', KEYS[10], id)
-end
-local entry = redis.call('XADD', KEYS[2], '*', 'event', 'status', 'data', ARGV[4])
-if new ~= 'queued' and new ~= 'running' then
-  redis.call('XADD', KEYS[2], '*', 'event', 'done', 'data', cjson.encode({status = new}))
-  redis.call('DEL', KEYS[6], KEYS[7])
-  for _, key in ipairs({KEYS[1], KEYS[2], KEYS[8]}) do
-    redis.call('EXPIRE', key, ARGV[5])
-  end
-end
-return entry
-"""
-)
-
-# KEYS: job hash, event stream, queued set, running set, lease, enqueued set. ARGV: job id, doc,
-# status event data, attempt, worker id, lease TTL (ms). A queued job starts its next attempt
-# (the one after the stored one) with its lease, at once: of two workers holding messages for
-# it, one starts it; a worker whose view of the job is older than the last attempt does not.
-_START = """
-if redis.call('HGET', KEYS[1], 'status') ~= 'queued' then return false end
-local attempt = tonumber(ARGV[4])
-if tonumber(redis.call('HGET', KEYS[1], 'attempt') or attempt - 1) ~= attempt - 1 then
-  return false
-end
-redis.call('HSET', KEYS[1], 'status', 'running', 'doc', ARGV[2], 'attempt', attempt)
-redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[1])
-redis.call('ZREM', KEYS[6], ARGV[1])
-redis.call('SET', KEYS[5], ARGV[5], 'PX', ARGV[6])
-return redis.call('XADD', KEYS[2], '*', 'event', 'status', 'data', ARGV[3])
-"""
-
-# KEYS: each job's hash and lease, in pairs. ARGV: worker id, lease TTL (ms), each job's attempt
-# ('' for any). Renews the leases of the jobs still running in those attempts; returns the
-# positions (1...) of the others: their attempts are over (taken over, cancelled, finished).
-_RENEW = """
-local over = {}
-for n = 1, #KEYS / 2 do
-  local job, attempt = KEYS[2 * n - 1], ARGV[2 + n]
-  local stored = redis.call('HGET', job, 'attempt')
-  if redis.call('HGET', job, 'status') == 'running'
-      and (attempt == '' or tonumber(stored or attempt) == tonumber(attempt)) then
-    redis.call('SET', KEYS[2 * n], ARGV[1], 'PX', ARGV[2])
-  else
-    over[#over + 1] = n
-  end
-end
-return over
-"""
-
-# KEYS: job hash, event stream, owner's jobs, queued set, owner's active set, credentials.
-# ARGV: job id, status, owner, doc, creation time (Unix s), status event data, sealed
-# credentials ('' for none), their TTL (s), the index's cutoff (Unix s) and TTL (s).
-# A new job, all at once; returns its first event's id. The owner's index drops the jobs
-# created before the cutoff (their records have expired) and lives as long as its newest.
-# Then KEYS: the queue's list, the enqueued set; ARGV: the queue message ('' for none) and its
-# tag: the job is queued in the same step, so it is never stored without its message. A call
-# retried after its reply was lost finds the job and writes nothing twice.
-_CREATE = (
-    _NOW
-    + """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
-  return first and first[1] or false
-end
-redis.call('HSET', KEYS[1], 'status', ARGV[2], 'owner', ARGV[3], 'doc', ARGV[4])
-redis.call('HSET', KEYS[1], 'attempt', 0, 'message', ARGV[12])
-local entry = redis.call('XADD', KEYS[2], '*', 'event', 'status', 'data', ARGV[6])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[9])
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
-redis.call('EXPIRE', KEYS[3], ARGV[10])
-redis.call('SADD', KEYS[4], ARGV[1])
-redis.call('SADD', KEYS[5], ARGV[1])
-if ARGV[7] ~= '' then
-  redis.call('SET', KEYS[6], ARGV[7], 'EX', ARGV[8])
-end
-if ARGV[11] ~= '' then
-  redis.call('LPUSH', KEYS[7], ARGV[11])
-end
-redis.call('ZADD', KEYS[8], now(), ARGV[1])
-return entry
-"""
-)
-
-# KEYS: owner's active set, queued set, owner's submissions this minute.
-# Returns (the owner's unfinished jobs, jobs waiting, submissions this minute with this one).
-_LOAD = """
-local submitted = redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], 120)
-return {redis.call('SCARD', KEYS[1]), redis.call('SCARD', KEYS[2]), submitted}
-"""
-
-# KEYS: job hash, event stream. ARGV: attempt ('' for any), doc ('' to leave it), event name,
-# event data. The record's progress and the event that tells of it, at once and in one round
-# trip; with an attempt, only while the job runs in that attempt (else false).
-_SAVE_AND_EMIT = (
-    _IN_ATTEMPT
-    + """
-if ARGV[1] ~= '' and (redis.call('HGET', KEYS[1], 'status') ~= 'running'
-    or not in_attempt(ARGV[1])) then
-  return false
-end
-if ARGV[2] ~= '' then
-  redis.call('HSET', KEYS[1], 'doc', ARGV[2])
-end
-return redis.call('XADD', KEYS[2], '*', 'event', ARGV[3], 'data', ARGV[4])
-"""
-)
-
-# KEYS: job hash, credentials. ARGV: sealed credentials, their TTL (s). Refreshed credentials
-# are sealed again only while the job may still use them: a refresh that ends after the job
-# did (its final transition deleted them) writes nothing.
-_KEEP_CREDENTIALS = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'queued' and status ~= 'running' then return 0 end
-redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
-return 1
-"""
-
 WORKER_FORGOTTEN_S = 86_400
 """A worker silent this long (a day: stopped, or restarted under a new id) leaves the
 workers' hash, which stays as small as the workers of the last day."""
-
-# KEYS: the workers' hash. ARGV: worker id, how long (s) a silent worker is remembered.
-# The heartbeat is stamped with Redis's clock, the one every host shares: a worker's own clock
-# may be off by any amount. The stamp goes first: Redis refuses it when out of memory.
-_BEAT = (
-    _NOW
-    + """
-local at = now()
-redis.call('HSET', KEYS[1], ARGV[1], string.format('%.3f', at))
-local beats = redis.call('HGETALL', KEYS[1])
-for i = 1, #beats, 2 do
-  if (tonumber(beats[i + 1]) or 0) < at - tonumber(ARGV[2]) then
-    redis.call('HDEL', KEYS[1], beats[i])
-  end
-end
-"""
-)
-
-
-class Superseded(PersAIError):
-    """A write of a job's attempt that is no longer the job's current one: another worker took
-    the job over (this one's lease lapsed), or the job ended meanwhile. Nothing was written."""
-
-    error_type = "superseded"
 
 
 def _doc(job: Job) -> str:
@@ -276,14 +72,13 @@ class JobStore:
         self._redis = redis
         self._retention_s = retention_s
         self._index_ttl_s = retention_s + INDEX_SLACK_S
-        self._transition = redis.register_script(_TRANSITION)
-        self._save_and_emit = redis.register_script(_SAVE_AND_EMIT)
-        self._create = redis.register_script(_CREATE)
-        self._load = redis.register_script(_LOAD)
-        self._start = redis.register_script(_START)
-        self._renew = redis.register_script(_RENEW)
-        self._keep_credentials = redis.register_script(_KEEP_CREDENTIALS)
-        self._beat = redis.register_script(_BEAT)
+        self._transition = redis.register_script(scripts.TRANSITION)
+        self._save_and_emit = redis.register_script(scripts.SAVE_AND_EMIT)
+        self._create = redis.register_script(scripts.CREATE)
+        self._start = redis.register_script(scripts.START)
+        self._renew = redis.register_script(scripts.RENEW)
+        self._keep_credentials = redis.register_script(scripts.KEEP_CREDENTIALS)
+        self._beat = redis.register_script(scripts.BEAT)
 
     async def create(
         self,
@@ -298,6 +93,14 @@ class JobStore:
         Without a message the job waits for one sent otherwise (the benchmarks publish their
         own), or for the sweep of queued jobs without one (`persai.jobs.sweep`).
         """
+        call = self.creation(job, sealed_credentials, ttl_s, message)
+        async with redis_errors():
+            return str(await self._create(keys=call.keys, args=call.args))
+
+    def creation(
+        self, job: Job, sealed_credentials: str | None, ttl_s: int, message: QueueMessage | None
+    ) -> ScriptCall:
+        """The keys and arguments of `scripts.CREATE_JOB` that store `job` (see `create`)."""
         names = [
             keys.job(job.id),
             keys.events(job.id),
@@ -313,8 +116,7 @@ class JobStore:
         argv += [json.dumps({"status": status}), sealed_credentials or "", str(ttl_s)]
         argv += [repr(job.created_at.timestamp() - self._index_ttl_s), str(self._index_ttl_s)]
         argv += [message.raw, message.tag] if message else ["", ""]
-        async with redis_errors():
-            return str(await self._create(keys=names, args=argv))
+        return ScriptCall(names, argv)
 
     async def get(self, job_id: str) -> Job | None:
         async with redis_errors():
@@ -350,7 +152,7 @@ class JobStore:
         """The owner's jobs, newest first, and how many there are in all.
 
         A listed job whose record has expired leaves the index here (the rest of them go when
-        the owner next submits one, see `_CREATE`).
+        the owner next submits one, see `scripts.CREATE_JOB`).
         """
         index = keys.user_jobs(owner)
         async with redis_errors():
@@ -498,16 +300,6 @@ class JobStore:
         async with redis_errors():
             return bool(await self._redis.exists(keys.cancel(job_id)))
 
-    # Admission
-
-    async def load(self, owner: str, minute: int) -> tuple[int, int, int]:
-        """(the owner's unfinished jobs, jobs waiting in the queue, the owner's submissions
-        this minute including this one)."""
-        names = [keys.user_active(owner), keys.QUEUED, keys.user_rate(owner, minute)]
-        async with redis_errors():
-            active, queued, submitted = await self._load(keys=names)
-        return int(active), int(queued), int(submitted)
-
     # Leases: a running job's worker renews its lease; a job whose lease lapsed lost its worker.
 
     async def renew(
@@ -545,6 +337,11 @@ class JobStore:
             return bool(
                 await self._redis.set(keys.REAPER, worker_id, nx=True, px=int(ttl_s * 1000))
             )
+
+    async def ping(self) -> None:
+        """Whether Redis answers: StoreUnavailable (with the reason) when it does not."""
+        async with redis_errors():
+            await self._redis.ping()
 
     # Workers: each stamps its heartbeat with Redis's clock, which every host shares.
 

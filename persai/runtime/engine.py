@@ -72,7 +72,8 @@ class Engine:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
         self._runner: JobRunner | None = None
-        self._closers: list[Coroutine[Any, Any, Any]] = []
+        self._resources = contextlib.AsyncExitStack()
+        """What `_open` opened, closed by `_close` in the reverse order."""
 
     def start(self) -> None:
         try:
@@ -102,23 +103,32 @@ class Engine:
 
     async def _open(self) -> None:
         settings = self._settings
+        resources = self._resources
         # every job of this process may wait on Redis at once, plus the background tasks
         redis = connect_to(
             settings, patience_s=15.0, max_connections=settings.worker_concurrency + 20
         )
+        resources.push_async_callback(redis.aclose)
         # no cookies kept: Perses prefers cookies to the bearer token of the user at hand
-        http = httpx.AsyncClient(
-            cookies=cookieless_jar(),
-            timeout=httpx.Timeout(settings.tool_call_timeout_s, connect=5.0),
+        http = await resources.enter_async_context(
+            httpx.AsyncClient(
+                cookies=cookieless_jar(),
+                timeout=httpx.Timeout(settings.tool_call_timeout_s, connect=5.0),
+            )
         )
-        tools_http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0, keepalive_timeout=30),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=aiohttp.ClientTimeout(sock_connect=5.0, sock_read=settings.tool_call_timeout_s),
+        tools_http = await resources.enter_async_context(
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0, keepalive_timeout=30),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=aiohttp.ClientTimeout(
+                    sock_connect=5.0, sock_read=settings.tool_call_timeout_s
+                ),
+            )
         )
         gateway = self._gateway or ModelGateway(
             settings.llama_stack_url or "", timeout_s=settings.model_call_timeout_s
         )
+        resources.push_async_callback(gateway.aclose)
         store = JobStore(redis, retention_s=settings.job_retention_s)
         services = Services(
             settings=settings,
@@ -136,18 +146,16 @@ class Engine:
         self._queue = Publisher(self._celery)
         self._store = store
         self._sweep = LostJobSweep(redis, grace_s=settings.requeue_grace_s)
-        self._closers = [gateway.aclose(), http.aclose(), tools_http.close(), redis.aclose()]
         self._background = [
             asyncio.create_task(self._listen_for_cancels(redis)),
             asyncio.create_task(self._heartbeat()),
             asyncio.create_task(self._recover_orphans()),
         ]
         if settings.alerts_config is not None:  # alert investigations' notifications
-            notify_http = httpx.AsyncClient(
-                timeout=settings.alerts_notify_timeout_s, follow_redirects=False
+            notify_http = await resources.enter_async_context(
+                httpx.AsyncClient(timeout=settings.alerts_notify_timeout_s, follow_redirects=False)
             )
             courier = Courier(settings, load_alerts(settings.alerts_config), redis, notify_http)
-            self._closers.insert(0, notify_http.aclose())
             self._background.append(asyncio.create_task(courier.run()))
 
     def _tools(self) -> tuple[Tool, ...]:
@@ -158,8 +166,7 @@ class Engine:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        for closer in self._closers:
-            await closer
+        await self._resources.aclose()
 
     async def _run(self, job_id: str) -> None:
         assert self._runner is not None, "Engine.start() was not called"

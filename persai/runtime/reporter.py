@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from persai.errors import PersAIError
+from persai.errors import TooManyEvents
 from persai.jobs import EventName, Job, JobStore, Step
 
 # Text deltas are batched: one event per this many seconds at most, so a model streaming
@@ -14,10 +14,6 @@ from persai.jobs import EventName, Job, JobStore, Step
 DELTA_FLUSH_S = 0.05
 # Events kept for the end of a job (answer, error, status, done) beyond the per-job limit.
 _RESERVED_EVENTS = 8
-
-
-class TooManyEvents(PersAIError):
-    error_type = "too_many_events"
 
 
 class JobReporter:

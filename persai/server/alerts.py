@@ -37,9 +37,9 @@ from persai.config import Settings
 from persai.credentials import Credentials
 from persai.errors import InvalidRequest, NotFound, PersAIError, Unauthenticated
 from persai.jobs import AlertRef, Job, JobStatus, utcnow
+from persai.jobs.submission import Question
 from persai.server.auth import Principal
 from persai.server.deps import State
-from persai.server.investigations import submit_question
 from persai.server.schemas import ERROR_RESPONSES
 from persai.server.state import AppState
 
@@ -184,15 +184,17 @@ async def _fire(
     try:
         await services.outbox.expect(candidate)  # before the job: no ended job goes unsent
         credentials = await _credentials(services, receiver)
-        job = await submit_question(
-            state,
-            Principal(user=receiver.owner, credentials=credentials),
-            question=asked[: state.settings.question_max_chars],
-            datasource=receiver.datasource_for(dict(notification.common_labels)),
-            conversation_id=claim.conversation_id or None,
-            time_range=window(new, receiver),
-            job_id=candidate,
-            alert=alert,
+        job = await state.submissions.submit(
+            receiver.owner,
+            credentials,
+            Question(
+                question=asked[: state.settings.question_max_chars],
+                datasource=receiver.datasource_for(dict(notification.common_labels)),
+                conversation_id=claim.conversation_id or None,
+                time_range=window(new, receiver),
+                job_id=candidate,
+                alert=alert,
+            ),
         )
     except BaseException:
         # not stored: Alertmanager retries, and the retry must claim again

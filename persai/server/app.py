@@ -46,8 +46,8 @@ def create_app(
 ) -> FastAPI:
     """The API; what it talks to is opened in its lifespan and closed there, unless passed in
     (a test's Redis client, a gateway to a stand-in): the caller then owns and closes it."""
-    if not settings.redis_url and redis is None:
-        raise ValueError("PERSAI_REDIS_URL is required (persai dev starts an embedded Redis)")
+    if redis is None:
+        settings.required_redis_url()  # ValueError, saying what to set, when there is none
     given = _Given(redis, http, gateway, queue)
 
     @asynccontextmanager
@@ -115,7 +115,7 @@ def _open_state(settings: Settings, given: _Given, opened: AsyncExitStack) -> Ap
         owned = ModelGateway(settings.llama_stack_url or "", timeout_s=10.0)
         opened.push_async_callback(owned.aclose)
         gateway = owned
-    queue = given.queue or Publisher(create_celery(settings, settings.redis_url or ""))
+    queue = given.queue or Publisher(create_celery(settings, settings.required_redis_url()))
     validator = None
     if settings.auth and settings.perses_api_url is not None:
         assert settings.secret_key is not None  # required with authentication (Settings)

@@ -21,25 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
-from redis.exceptions import RedisError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from persai.datasources import MAX_PATH_LENGTH, parse_datasource
 from persai.errors import PersAIError
-from persai.jobs import keys, redis_errors
+from persai.jobs.submission import Question
+from persai.jobs.turns import TURN_RETRY_WINDOW_S
 from persai.server.auth import Principal
 from persai.server.compat_frames import TurnFrames
 from persai.server.deps import CurrentUser, Limit, Offset, State
-from persai.server.investigations import path_id, submit_question
+from persai.server.investigations import path_id
 from persai.server.schemas import ERROR_RESPONSES
 from persai.server.state import AppState
 from persai.server.stream_slots import holding
@@ -50,12 +48,8 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["Perses plugin (compatibility)"], responses=ERROR_RESPONSES)
 
-"""Seconds between comment lines on an idle turn stream, unless `compat_heartbeat_s` is set."""
-TURN_RETRY_WINDOW_S = 60
-_FIRST_ATTEMPT_WAIT_S = 10.0  # how long a retried turn waits for the first attempt to store its job
-"""Seconds during which the same turn, asked again, re-attaches to the job already started."""
 ATTACH_TRIES, ATTACH_WAIT_S = 10, 0.2
-"""How long a re-attaching request waits for the job of the first attempt to be stored."""
+"""How often, and how long apart (s), a turn's stream looks again for a job not stored yet."""
 
 
 class SessionCreate(BaseModel):
@@ -153,50 +147,14 @@ async def _turn_job(
     state: AppState, user: Principal, session_id: str, message: str, datasource: str
 ) -> str:
     """The job of this turn: the one a first attempt started moments ago, else a new one."""
-    digest = hashlib.sha256(f"{datasource}\0{message}".encode()).hexdigest()
-    key = keys.turn(user.user, session_id, digest)
-    job_id = uuid.uuid4().hex
-    async with redis_errors():
-        claimed = await state.redis.set(key, job_id, nx=True, ex=TURN_RETRY_WINDOW_S)
-        earlier = None if claimed else await state.redis.get(key)
-    if earlier and await _first_attempt_stored(state, key, str(earlier)):
-        log.info("turn asked again in session %s: re-attaching to job %s", session_id, earlier)
-        return str(earlier)
-    if not claimed:  # the earlier claim expired, or its attempt failed, in between
-        async with redis_errors():
-            await state.redis.set(key, job_id, ex=TURN_RETRY_WINDOW_S)
-    try:
-        await submit_question(
-            state,
-            user,
-            question=message,
-            datasource=datasource,
-            conversation_id=session_id,
-            job_id=job_id,
+
+    async def submit(job_id: str) -> None:
+        asked = Question(
+            question=message, datasource=datasource, conversation_id=session_id, job_id=job_id
         )
-    except Exception:
-        # Nothing was queued (or it failed at once): a retry must start afresh.
-        with contextlib.suppress(RedisError, OSError):
-            await state.redis.delete(key)
-        raise
-    return job_id
+        await state.submissions.submit(user.user, user.credentials, asked)
 
-
-async def _first_attempt_stored(state: AppState, key: str, job_id: str) -> bool:
-    """Whether the attempt that claimed this turn stored its job: a retry can arrive while the
-    first attempt is still submitting (choosing the model, writing the job), and must wait for
-    it rather than follow a job that does not exist yet. False when that attempt gave up (its
-    claim is gone) or never stored the job within the wait."""
-    deadline = asyncio.get_running_loop().time() + _FIRST_ATTEMPT_WAIT_S
-    while True:
-        async with redis_errors():
-            if await state.store.get(job_id) is not None:
-                return True
-            if await state.redis.get(key) != job_id:
-                return False
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.05)
+    return await state.turns.job_for(user.user, session_id, message, datasource, submit)
 
 
 async def _stream(

@@ -175,7 +175,7 @@ class TurnFrames:
         tool = str(data.get("tool", ""))
         if call_id in self._pending:
             step_id, called_at, call = self._pending.pop(call_id)
-        else:  # a result without its call (the stream was trimmed): still show it
+        else:  # a result without its call (PersAI keeps every event: a defence only): shown
             step_id, called_at, call = self._step_id(), _moment(event.id), _call(call_id, tool, {})
         if call["tool_name"] == _RANGE_QUERY:
             window = _queried_window(data.get("data")) or _hour_before(call, called_at)

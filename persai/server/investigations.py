@@ -5,25 +5,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from persai.alerts.listing import AlertFilters
-from persai.credentials import Credentials
-from persai.datasources import parse_datasource, resolve
-from persai.errors import (
-    NotFound,
-    PayloadTooLarge,
-    ServiceUnavailable,
-    TooManyRequests,
-    UnknownModel,
-)
-from persai.jobs import AlertRef, Job, JobStatus, TimeRange, utcnow
-from persai.server.auth import Principal
+from persai.errors import NotFound
+from persai.jobs import Job, JobStatus, utcnow
+from persai.jobs.submission import Question
 from persai.server.deps import CurrentUser, Limit, Offset, State
 from persai.server.event_stream import EventStream
 from persai.server.schemas import (
@@ -80,16 +70,17 @@ ConversationId = Annotated[str, Depends(path_id("conversation_id", "conversation
 async def submit(
     body: InvestigationRequest, user: CurrentUser, state: State
 ) -> InvestigationAccepted:
-    """Queue an investigation; it runs in a worker, and its progress can be polled or streamed."""
-    job = await submit_question(
-        state,
-        user,
+    """Queue an investigation; it runs in a worker, and its progress can be polled or streamed.
+
+    A new conversation is started unless `conversation_id` names one of the caller's."""
+    asked = Question(
         question=body.question,
         datasource=body.datasource,
         conversation_id=body.conversation_id,
         time_range=body.time_range,
         model=body.model,
     )
+    job = await state.submissions.submit(user.user, user.credentials, asked)
     return InvestigationAccepted(
         id=job.id,
         status=job.status,
@@ -99,102 +90,6 @@ async def submit(
             events=f"/api/v1/investigations/{job.id}/events",
         ),
     )
-
-
-async def submit_question(
-    state: AppState,
-    user: Principal,
-    *,
-    question: str,
-    datasource: str,
-    conversation_id: str | None = None,
-    time_range: TimeRange | None = None,
-    model: str | None = None,
-    job_id: str | None = None,
-    alert: AlertRef | None = None,
-) -> Job:
-    """Check a question, then store and queue it as a job: what every way of asking shares.
-
-    A new conversation is started unless `conversation_id` names one of the user's.
-    """
-    settings = state.settings
-    if len(question) > settings.question_max_chars:
-        raise PayloadTooLarge(
-            f"the question is longer than {settings.question_max_chars} characters"
-        )
-    path = parse_datasource(datasource, settings.perses_api_prefix)
-    resolve(path, settings)
-    await admit(state, user.user)
-    chosen_model = await _model(state, model)
-    follow_up = bool(conversation_id)
-    if conversation_id:
-        conversation = await state.conversations.get_for(user.user, conversation_id, messages=False)
-        conversation_id = conversation.id
-    else:
-        conversation_id = await state.conversations.create(user.user, title=question)
-    job = Job(
-        id=job_id or uuid.uuid4().hex,
-        owner=user.user,
-        question=question,
-        datasource=path.path,
-        conversation_id=conversation_id,
-        model=chosen_model,
-        time_range=time_range,
-        source="alert" if alert is not None else "user",
-        alert=alert,
-    )
-    await enqueue(state, job, user.credentials)
-    if follow_up:
-        await state.conversations.touch(user.user, conversation_id, question)
-    return job
-
-
-async def admit(state: AppState, owner: str) -> None:
-    """Refuse a submission past the owner's limits (429) or the queue's capacity (503)."""
-    settings = state.settings
-    now = time.time()
-    active, queued, submitted = await state.store.load(owner, int(now // 60))
-    if submitted > settings.submissions_per_minute:
-        raise TooManyRequests(
-            f"more than {settings.submissions_per_minute} submissions in a minute",
-            retry_after_s=max(1, 60 - int(now % 60)),
-        )
-    if active >= settings.max_running_per_user:
-        raise TooManyRequests(
-            f"you have {active} unfinished investigations (the limit is "
-            f"{settings.max_running_per_user}); wait for one to finish or cancel one",
-            retry_after_s=5,
-        )
-    if queued >= settings.max_queue_depth:
-        raise ServiceUnavailable(
-            f"the queue is full ({queued} investigations waiting); try again shortly",
-            retry_after_s=10,
-        )
-
-
-async def enqueue(state: AppState, job: Job, credentials: Credentials | None) -> None:
-    """Store the job (and its sealed credentials) with the queue message that runs it, in one
-    step: a job is never stored without its message, so an accepted one runs. Redis failing
-    here is a 503; a reply lost after the job was stored leaves a job that runs all the same."""
-    sealed = None
-    if credentials is not None and state.sealer is not None:
-        sealed = state.sealer.seal(credentials, context=job.id)
-    message = state.queue.entry(job.id)
-    await state.store.create(job, sealed, state.settings.credentials_ttl_s, message)
-
-
-async def _model(state: AppState, requested: str | None) -> str:
-    default = state.settings.model
-    if requested is None and default:
-        return default
-    models = await state.models()
-    if requested is None:
-        if not models:
-            raise ServiceUnavailable("no model is configured; set PERSAI_MODEL", retry_after_s=30)
-        return models[0]
-    if requested not in models:
-        raise UnknownModel(f"unknown model {requested!r}; available: {', '.join(models) or 'none'}")
-    return requested
 
 
 @router.get("/models", response_model=ModelList)

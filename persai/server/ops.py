@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from persai.errors import PersAIError
-from persai.jobs import redis_errors
 from persai.server.deps import State
 from persai.version import __version__
 
@@ -42,16 +41,13 @@ async def readyz(state: State) -> JSONResponse:
 
 async def _check_redis(state: State) -> dict[str, Any]:
     try:
-        async with redis_errors():
-            await state.redis.ping()
+        await state.store.ping()
     except PersAIError as exc:
         return {"ok": False, "reason": exc.message}
     return {"ok": True}
 
 
 async def _check_llama_stack(state: State) -> dict[str, Any]:
-    if not state.settings.llama_stack_url:
-        return {"ok": False, "reason": "no Llama Stack configured (PERSAI_LLAMA_STACK_URL)"}
     try:
         models = await state.models()
     except PersAIError as exc:

@@ -20,12 +20,9 @@ Redis layout (no token is ever stored in clear, only its SHA-256, or sealed):
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import json
 import logging
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -40,7 +37,10 @@ from redis.exceptions import RedisError
 
 from persai import metrics
 from persai.credentials import Credentials, Sealer, SealError
-from persai.errors import PersesUnavailable, StoreUnavailable, Unauthenticated, UpstreamError
+from persai.errors import StoreUnavailable, Unauthenticated, UpstreamError
+from persai.jobs import keys
+from persai.perses_client import MIN_PERSES_VERSION, PersesAuth
+from persai.tokens import MAX_TOKEN_BYTES, TokenClaims, parse_token
 
 __all__ = [
     "KEY_PREFIX",
@@ -54,32 +54,16 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MIN_PERSES_VERSION = "0.54"
-"""The oldest Perses PersAI supports: whoami appeared in 0.53, and 0.54 fixed a hole in the
-datasource proxy's authorization."""
-MAX_TOKEN_BYTES = 8192
-KEY_PREFIX = "persai:auth:"
-_HS512_SIGNATURE_BYTES = 64
-_CLOCK_SKEW_S = 60.0  # tolerance for `nbf` between Perses's clock and ours
+KEY_PREFIX = keys.AUTH_PREFIX
 _REJECTION_TTL_S = 60.0  # how long a refused token is remembered
 _RECENT_S = 5.0  # how long this process trusts a verdict without asking Redis again
 _RECENT_MAX = 10_000  # verdicts remembered at most (then forgotten all at once)
 _POLL_S = 0.02  # how often a process waiting on another one's Perses call looks for its verdict
 _RETRY_AFTER_S = 5  # what a 503 tells the client to wait while Perses or Redis is down
 _FORWARD_MARGIN_S = 60.0  # a cached access token is forwarded only while it has this much left
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _RELEASE_LOCK = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
 )
-
-
-@dataclass(frozen=True)
-class TokenClaims:
-    """What a JWT claims about itself (unverified: only Perses can check the signature)."""
-
-    subject: str
-    expires_at: float
-    """`exp`, seconds since the epoch."""
 
 
 class Verdict(BaseModel):
@@ -93,80 +77,9 @@ class Verdict(BaseModel):
     expires_at: AwareDatetime
 
 
-def _segment(part: str, what: str, name: str) -> bytes:
-    if not _BASE64URL.fullmatch(part) or len(part) % 4 == 1:
-        raise Unauthenticated(f"the {what} is not a JWT: its {name} is not base64url")
-    try:
-        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-    except binascii.Error as exc:
-        raise Unauthenticated(f"the {what} is not a JWT: its {name} is not base64url") from exc
-
-
-def _json_object(raw: bytes, what: str, name: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    # UnicodeDecodeError and JSONDecodeError are ValueErrors; RecursionError: nested too deep
-    except (ValueError, RecursionError) as exc:
-        raise Unauthenticated(f"the {what} is not a JWT: its {name} is not JSON") from exc
-    if not isinstance(value, dict):
-        raise Unauthenticated(f"the {what} is not a JWT: its {name} is not a JSON object")
-    return value
-
-
-_LATEST_EPOCH_S = 253_402_300_799.0  # 9999-12-31T23:59:59Z: `exp` and `nbf` beyond are refused
-
-
-def _number(value: object) -> float | None:
-    """A JSON number as seconds since the epoch, when it can be one (JSON allows NaN, 1e300 and
-    integers of any length; Perses writes whole seconds of this era)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:  # an integer beyond any float
-        return None
-    return seconds if 0 <= seconds <= _LATEST_EPOCH_S else None
-
-
-def parse_token(
-    token: str, *, what: str = "access token", now: float | None = None, expired_ok: bool = False
-) -> TokenClaims:
-    """Read a Perses JWT strictly, without trusting it: Unauthenticated for anything odd.
-
-    Exactly three base64url parts, JSON objects for header and payload, `alg` HS512, an
-    HS512-sized signature, a `sub`, an `exp` in the future (unless `expired_ok`) and no `nbf` in
-    the future. The messages never contain the token.
-    """
-    if len(token) > MAX_TOKEN_BYTES:
-        raise Unauthenticated(f"the {what} is longer than {MAX_TOKEN_BYTES} bytes")
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise Unauthenticated(f"the {what} must have 3 dot-separated parts, not {len(parts)}")
-    header = _json_object(_segment(parts[0], what, "header"), what, "header")
-    payload = _json_object(_segment(parts[1], what, "payload"), what, "payload")
-    if header.get("alg") != "HS512":
-        raise Unauthenticated(f"the {what} must be signed with HS512 as Perses signs its tokens")
-    if len(_segment(parts[2], what, "signature")) != _HS512_SIGNATURE_BYTES:
-        raise Unauthenticated(f"the {what} does not carry an HS512 signature")
-    return _claims(payload, what, time.time() if now is None else now, expired_ok)
-
-
-def _claims(payload: dict[str, Any], what: str, now: float, expired_ok: bool) -> TokenClaims:
-    subject, exp, nbf = payload.get("sub"), _number(payload.get("exp")), payload.get("nbf")
-    if not isinstance(subject, str) or not subject:
-        raise Unauthenticated(f"the {what} names no user (sub)")
-    if exp is None:
-        raise Unauthenticated(f"the {what} has no expiry (exp)")
-    if exp <= now and not expired_ok:
-        raise Unauthenticated(f"the {what} has expired")
-    if nbf is not None and (_number(nbf) is None or float(nbf) > now + _CLOCK_SKEW_S):
-        raise Unauthenticated(f"the {what} is not valid yet (nbf)")
-    return TokenClaims(subject=subject, expires_at=exp)
-
-
 def _cache_key(*parts: str) -> str:
     digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
-    return KEY_PREFIX + digest
+    return keys.auth(digest)
 
 
 @dataclass(frozen=True)
@@ -205,8 +118,7 @@ class TokenValidator:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
-        self._http = http
-        self._perses = str(perses_api_url).rstrip("/")
+        self._perses = PersesAuth(http, perses_api_url)
         self._cache_ttl_s = cache_ttl_s
         self._sealer = sealer
         self._lock_ttl_ms = int(lock_ttl_s * 1000)
@@ -289,7 +201,7 @@ class TokenValidator:
             done.exception()  # retrieved here so that nobody waiting is not an error
 
     async def _decide_once(self, key: str, ask: Ask, expires_at: float) -> _Decision:
-        lock_key, nonce = f"{key}:lock", secrets.token_hex(16)
+        lock_key, nonce = keys.auth_lock(key), secrets.token_hex(16)
         deadline = time.monotonic() + 2 * self._lock_ttl_ms / 1000
         while True:
             if await self._redis.set(lock_key, nonce, nx=True, px=self._lock_ttl_ms):
@@ -344,62 +256,25 @@ class TokenValidator:
             expires_at=access.expires_at.timestamp(),
         )
 
-    # Asking Perses ---------------------------------------------------------------------------
-
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        request = self._http.build_request(method, f"{self._perses}{path}", **kwargs)
-        # Perses prefers cookies to the Authorization header and the refresh cookie to the
-        # body: a cookie the shared client kept from another user's answer must never go out.
-        request.headers.pop("cookie", None)
-        try:
-            response = await self._http.send(request)
-        except httpx.HTTPError as exc:
-            metrics.PERSES_REQUESTS.labels(path, "unreachable").inc()
-            raise PersesUnavailable(
-                f"Perses cannot be reached ({type(exc).__name__})", retry_after_s=_RETRY_AFTER_S
-            ) from exc
-        metrics.PERSES_REQUESTS.labels(path, str(response.status_code)).inc()
-        if response.status_code >= 500:
-            raise PersesUnavailable(
-                f"Perses answered HTTP {response.status_code}", retry_after_s=_RETRY_AFTER_S
-            )
-        return response
+    # Asking Perses (`PersesAuth`): a refusal is a verdict, cached like an acceptance ----------
 
     async def _ask_refresh(self, refresh_token: str) -> _Decision:
-        response = await self._send(
-            "POST", "/api/auth/refresh", json={"refresh_token": refresh_token}
-        )
-        if response.status_code in (400, 401):
-            return _Decision(error="Perses did not accept the refresh token: sign in again")
-        if response.status_code in (404, 405):
-            # Perses with Kubernetes (delegated) authentication registers no refresh route
-            return _Decision(
-                error="Perses has no token refresh here (Kubernetes authentication): send "
-                "'Authorization: Bearer <token>' instead of the Perses cookies"
-            )
         try:
-            returned = str(_ok_json(response)["access_token"])
-            claims = parse_token(returned, what="access token Perses returned")
-        except (ValueError, KeyError, TypeError, Unauthenticated) as exc:
+            refreshed = await self._perses.refresh(refresh_token)
+        except Unauthenticated as refused:
+            return _Decision(error=refused.message)
+        try:
+            claims = parse_token(refreshed.access_token, what="access token Perses returned")
+        except Unauthenticated as exc:
             raise UpstreamError("Perses answered the token refresh with something odd") from exc
+        returned = refreshed.access_token
         return _Decision(user=claims.subject, access_token=returned, expires_at=claims.expires_at)
 
     async def _ask_whoami(self, access_token: str, subject: str) -> _Decision:
-        headers = {"Authorization": f"Bearer {access_token}"}
-        response = await self._send("GET", "/api/v1/user/whoami", headers=headers)
-        if response.status_code in (400, 401):
-            return _Decision(error="Perses did not accept the access token")
-        if response.status_code in (404, 405):  # the route appeared in Perses 0.53
-            raise UpstreamError(
-                f"Perses has no /api/v1/user/whoami to check bearer tokens with: it is older "
-                f"than PersAI supports (Perses {MIN_PERSES_VERSION} or newer)"
-            )
         try:
-            confirmed = _ok_json(response)["metadata"]["name"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UpstreamError("Perses answered whoami with something odd") from exc
-        if not isinstance(confirmed, str) or not confirmed:
-            raise UpstreamError("Perses answered whoami without a user name")
+            confirmed = await self._perses.whoami(access_token)
+        except Unauthenticated as refused:
+            return _Decision(error=refused.message)
         return _confirm(confirmed, subject)
 
 
@@ -412,12 +287,6 @@ def _verdict(decision: _Decision) -> Verdict:
         access_token=SecretStr(decision.access_token),
         expires_at=datetime.fromtimestamp(decision.expires_at, UTC),
     )
-
-
-def _ok_json(response: httpx.Response) -> Any:
-    if response.status_code != 200:
-        raise ValueError(f"HTTP {response.status_code}")
-    return response.json()
 
 
 def _confirm(confirmed: str, claimed: str) -> _Decision:

@@ -8,7 +8,8 @@ import re
 import httpx
 import pytest
 
-from persai.ask import BOLD, CYAN, DIM, GREEN, RED, RESET, Asker, Console, printable
+from persai.ask import BOLD, CYAN, DIM, GREEN, RED, RESET, Asker, Console
+from persai.client import printable
 
 # What a label value or a model answer could carry: a CSI (clear the screen, move the cursor),
 # an OSC (set the window title; write the clipboard with OSC 52), a bell, a backspace, a

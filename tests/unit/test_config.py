@@ -84,3 +84,16 @@ def test_compose_asks_for_the_secret_key_instead_of_starting_without_one() -> No
 
     assert environment["PERSAI_SECRET_KEY"].startswith("${PERSAI_SECRET_KEY:?set PERSAI_SECRET_KEY")
     assert environment["PERSAI_DIRECT_DATASOURCES_WITH_PERSES"].endswith(":-false}")
+
+
+@pytest.mark.parametrize("url", ["localhost:6379", "http://redis:6379", "6379"])
+def test_a_redis_url_that_is_not_one_is_refused_when_read(url: str) -> None:
+    with pytest.raises(ValidationError, match="PERSAI_REDIS_URL must be a Redis URL"):
+        Settings(redis_url=url)
+
+
+def test_the_api_and_the_workers_say_once_that_they_need_redis() -> None:
+    assert Settings(redis_url="").redis_url is None  # an empty variable is none given
+    with pytest.raises(ValueError, match="PERSAI_REDIS_URL is required"):
+        Settings(redis_url=None).required_redis_url()
+    assert Settings(redis_url="unix:///run/redis.sock").required_redis_url().startswith("unix")

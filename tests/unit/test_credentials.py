@@ -220,7 +220,7 @@ async def test_refused_refresh_token_is_unauthenticated(
         credentials.model_copy(update={"expires_at": datetime.now(UTC)}), http, perses.base_url
     )
 
-    with pytest.raises(Unauthenticated, match="refused the refresh token") as error:
+    with pytest.raises(Unauthenticated, match="did not accept the refresh token") as error:
         await tokens.bearer()
     assert wrong not in error.value.message
 

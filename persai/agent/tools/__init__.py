@@ -5,7 +5,7 @@ from persai.agent.tools.perses import PERSES_TOOLS
 from persai.agent.tools.prometheus import PROMETHEUS_QUERY_TOOLS
 from persai.agent.tools.prometheus_meta import PROMETHEUS_META_TOOLS
 from persai.agent.tools.prometheus_rules import PROMETHEUS_RULE_TOOLS
-from persai.agent.tools.upstream import TokenSource, UpstreamAPI, UpstreamError, UpstreamSlots
+from persai.agent.tools.upstream import TokenSource, UpstreamAPI, UpstreamSlots, UpstreamStatusError
 
 PROMETHEUS_TOOLS: tuple[Tool, ...] = (
     *PROMETHEUS_QUERY_TOOLS,
@@ -27,7 +27,7 @@ __all__ = [
     "ToolOutput",
     "Toolbox",
     "UpstreamAPI",
-    "UpstreamError",
     "UpstreamSlots",
+    "UpstreamStatusError",
     "tool",
 ]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from persai.agent import results
 from persai.agent.tools import perses_dashboard
 from persai.agent.tools.base import Tool, ToolContext, ToolError, ToolOutput, tool
-from persai.agent.tools.upstream import UpstreamAPI, UpstreamError
+from persai.agent.tools.upstream import UpstreamAPI, UpstreamStatusError
 
 MAX_PROJECTS = 50
 """Listing across projects looks at this many at most (the rest is counted, not read)."""
@@ -40,7 +40,7 @@ async def _get(
     """GET from Perses; a refusal or a missing resource is told in terms of `what` was asked."""
     try:
         return await _perses(context).get(path, params)
-    except UpstreamError as exc:
+    except UpstreamStatusError as exc:
         if exc.status == 403:
             raise ToolError(
                 f"the user has no permission to read {what} in Perses (HTTP 403)"

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from persai.agent import results
 from persai.agent.timeparse import parse_duration, parse_time, rfc3339
 from persai.agent.tools.base import Tool, ToolContext, ToolError, ToolOutput, tool
-from persai.agent.tools.upstream import UpstreamError
+from persai.agent.tools.upstream import UpstreamStatusError
 
 DEFAULT_RANGE = timedelta(hours=1)
 _ADVICE = {
@@ -64,7 +64,7 @@ async def prometheus_call(context: ToolContext, path: str, params: dict[str, Any
             body = await api.post_form(path, params)
         else:
             body = await api.get(path, params)
-    except UpstreamError as exc:
+    except UpstreamStatusError as exc:
         advice = _ADVICE.get(exc.error_type or "")
         if advice is None:
             raise

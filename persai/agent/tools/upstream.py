@@ -23,7 +23,7 @@ from persai.agent.tools.base import ToolError
 log = logging.getLogger(__name__)
 
 
-class UpstreamError(ToolError):
+class UpstreamStatusError(ToolError):
     """An upstream answered with an error: its HTTP `status` and, for Prometheus, `error_type`
     (`bad_data`, `timeout`, `execution`, …), for tools that word the error their own way."""
 
@@ -33,7 +33,7 @@ class UpstreamError(ToolError):
         self.error_type = error_type
 
 
-class EndpointNotAllowed(UpstreamError):
+class EndpointNotAllowed(UpstreamStatusError):
     """Perses's proxy refused the endpoint itself: the datasource lists the endpoints (pattern
     and method) it may be used for, and this one is not among them."""
 
@@ -174,31 +174,33 @@ class UpstreamAPI:
                 status=status,
             )
         if status == 401:
-            raise UpstreamError(
+            raise UpstreamStatusError(
                 f"Perses did not accept the user's token for {self.label} (HTTP 401); the user "
                 "may need to sign in again",
                 status=status,
             )
         if status == 403:
-            raise UpstreamError(
+            raise UpstreamStatusError(
                 f"no permission on datasource {self.label} (HTTP 403): the user may not "
                 "read it; try another datasource",
                 status=status,
             )
         if status == 404:
-            raise UpstreamError(
+            raise UpstreamStatusError(
                 f"{self.label} has no such endpoint or resource (HTTP 404)", status=status
             )
         if isinstance(document, dict) and document.get("status") == "error":
             kind = document.get("errorType", "error")
-            raise UpstreamError(
+            raise UpstreamStatusError(
                 f"Prometheus rejected the request ({kind}): {document.get('error')}",
                 status=status,
                 error_type=str(kind),
             )
         if status >= 400 or document is None:
             snippet = body[:300].decode("utf-8", "replace")
-            raise UpstreamError(f"{self.label} answered HTTP {status}: {snippet}", status=status)
+            raise UpstreamStatusError(
+                f"{self.label} answered HTTP {status}: {snippet}", status=status
+            )
         return document
 
 

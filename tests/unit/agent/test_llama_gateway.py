@@ -300,3 +300,14 @@ async def test_the_gateway_lists_models_through_its_catalog() -> None:
         assert await asyncio.gather(*(gateway.models() for _ in range(3))) == [[MODEL]] * 3
         assert await gateway.models() == [MODEL]
     assert served.requests == 1
+
+
+async def test_a_gateway_without_a_url_says_what_to_configure() -> None:
+    gateway = ModelGateway("", timeout_s=1.0)
+    try:
+        for call in (gateway.models(), gateway.ping()):
+            with pytest.raises(ModelUnavailable, match="set PERSAI_LLAMA_STACK_URL") as refused:
+                await call
+            assert " at " not in refused.value.message  # no empty address
+    finally:
+        await gateway.aclose()

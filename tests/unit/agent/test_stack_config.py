@@ -11,6 +11,7 @@ from persai.agent.stack_config import (
     NoModelProvider,
     build_stack_config,
     configured_providers,
+    server_environment,
     stack_environment,
     write_stack_config,
 )
@@ -124,3 +125,14 @@ def test_llama_stack_accepts_the_config(tmp_path: Path) -> None:
         "gemini",
         "anthropic",
     ]
+
+
+def test_the_stack_runs_with_its_keys_and_a_tokenizer_cache(tmp_path: Path) -> None:
+    settings = Settings(
+        llm_base_url="http://llm:8000/v1", llm_api_key="k-1", stack_state_dir=tmp_path
+    )
+    environment = server_environment(settings)
+    assert environment["PERSAI_LLM_API_KEY"] == "k-1"  # the config names it, never holds it
+    cache = Path(environment["TIKTOKEN_CACHE_DIR"])
+    assert cache == tmp_path / "tiktoken"
+    assert cache.is_dir()

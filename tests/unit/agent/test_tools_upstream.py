@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from persai.agent.tools import ToolError, UpstreamAPI, UpstreamError, UpstreamSlots
+from persai.agent.tools import ToolError, UpstreamAPI, UpstreamSlots, UpstreamStatusError
 from persai.launcher import free_port
 from tests.support.httpd import serve, tools_session
 
@@ -57,14 +57,14 @@ def test_a_refused_token_is_refreshed_once_and_the_call_retried() -> None:
 
 def test_a_token_refused_twice_asks_the_user_to_sign_in() -> None:
     tokens = Tokens()
-    with pytest.raises(UpstreamError, match="the user may need to sign in again") as caught:
+    with pytest.raises(UpstreamStatusError, match="the user may need to sign in again") as caught:
         _get(lambda _r: httpx.Response(401, json={}), tokens=tokens)
     assert (caught.value.status, tokens.refreshes) == (401, 1)
 
 
 def test_prometheus_errors_keep_their_type_and_message() -> None:
     body = {"status": "error", "errorType": "execution", "error": "too many samples"}
-    with pytest.raises(UpstreamError) as caught:
+    with pytest.raises(UpstreamStatusError) as caught:
         _get(lambda _r: httpx.Response(422, json=body))
     assert (caught.value.status, caught.value.error_type) == (422, "execution")
     assert str(caught.value) == "Prometheus rejected the request (execution): too many samples"
@@ -87,7 +87,7 @@ def test_an_unreachable_upstream() -> None:
 
 
 def test_a_missing_endpoint() -> None:
-    with pytest.raises(UpstreamError, match=r"has no such endpoint or resource \(HTTP 404\)"):
+    with pytest.raises(UpstreamStatusError, match=r"has no such endpoint or resource \(HTTP 404\)"):
         _get(lambda _r: httpx.Response(404, text="404 page not found"))
 
 

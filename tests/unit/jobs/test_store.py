@@ -7,9 +7,9 @@ from datetime import timedelta
 import fakeredis
 import pytest
 
-from persai.errors import NotFound
+from persai.errors import NotFound, Superseded
 from persai.jobs import Job, JobStatus, JobStore, Step, keys, utcnow
-from persai.jobs.store import INDEX_SLACK_S, Superseded
+from persai.jobs.store import INDEX_SLACK_S
 from persai.queue import QUEUE, QueueMessage
 
 
@@ -46,7 +46,7 @@ async def test_status_sets_follow_the_job_and_finished_jobs_expire(store: JobSto
     await store.create(job(), "sealed", 60)
     redis = store._redis
     assert await redis.sismember(keys.QUEUED, "j1")
-    assert await store.load("alice", 1) == (1, 1, 1)
+    assert await redis.smembers(keys.user_active("alice")) == {"j1"}
     running = job()
     assert await store.transition(running, JobStatus.RUNNING, (JobStatus.QUEUED,))
     assert not await redis.sismember(keys.QUEUED, "j1")
@@ -56,7 +56,7 @@ async def test_status_sets_follow_the_job_and_finished_jobs_expire(store: JobSto
     assert await store.orphans() == []
     assert await store.transition(running, JobStatus.SUCCEEDED, (JobStatus.RUNNING,))
     assert not await redis.sismember(keys.RUNNING, "j1")
-    assert await store.load("alice", 1) == (0, 0, 2)
+    assert await redis.scard(keys.user_active("alice")) == 0
     assert await store.credentials("j1") is None  # deleted when the job ends
     assert 0 < await redis.ttl(keys.job("j1")) <= 60
     assert not await store.transition(running, JobStatus.RUNNING, (JobStatus.QUEUED,))
@@ -150,7 +150,8 @@ async def test_a_create_retried_after_its_reply_was_lost_writes_nothing_twice(
     assert again == first
     assert len(await store.read_events("j1", "0", block_ms=None)) == 1
     assert await store._redis.llen(QUEUE) == 1
-    assert await store.load("alice", 1) == (1, 1, 1)
+    assert await store._redis.smembers(keys.user_active("alice")) == {"j1"}
+    assert await store._redis.smembers(keys.QUEUED) == {"j1"}
 
 
 async def _start(store: JobStore, worker: str, lease_s: float = 10) -> Job | None:
