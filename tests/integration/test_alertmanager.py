@@ -23,10 +23,9 @@ import httpx
 import pytest
 
 from persai.incidents import IncidentParams, generate_all, to_openmetrics
-from tests.integration.conftest import MODEL
 from tests.support.alertmanager import AlertmanagerServer, NotificationReceiver
 from tests.support.llama_stack import LlamaStack
-from tests.support.persai import PersAIProcess, wait_for_job, wait_for_worker
+from tests.support.persai import MODEL, PersAIProcess, wait_for_job, wait_for_worker
 from tests.support.ports import free_port
 from tests.support.prometheus import PrometheusServer
 from tests.support.redis import RedisServer

@@ -26,15 +26,13 @@ from starlette.responses import Response
 
 from persai.credentials import token_claims
 from persai.incidents import Incident
-from tests.integration.test_operations import metric
-from tests.support.persai import PersAIStack, wait_for_job
+from tests.support.auth import StartStack, auth_env, bearer, cookie_header, metric
+from tests.support.persai import wait_for_job
 from tests.support.perses import PersesStandin, Tokens, User, forge_token
 from tests.support.prometheus import PrometheusServer
 from tests.support.scripted_model import ScriptedModel
 
 SHOP = "/proxy/projects/shop/datasources/prom"
-SECRET_KEY = "integration-test-sealing-key-of-32-bytes-or-more"
-StartStack = Callable[..., PersAIStack]
 
 
 class RecordingPerses(PersesStandin):
@@ -83,16 +81,6 @@ def perses(prometheus: PrometheusServer) -> Iterator[RecordingPerses]:
         yield standin
 
 
-def auth_env(perses: PersesStandin) -> dict[str, str]:
-    """PersAI with authentication on against the stand-in; every datasource through Perses."""
-    return {
-        "PERSAI_AUTH": "true",
-        "PERSES_API_URL": perses.base_url,
-        "PERSAI_SECRET_KEY": SECRET_KEY,
-        "PERSAI_DATASOURCES": "",
-    }
-
-
 def login(perses: PersesStandin, user: str) -> Tokens:
     """Sign in to the stand-in as a browser does; the tokens its cookies carry."""
     answer = httpx.post(
@@ -107,10 +95,6 @@ def login(perses: PersesStandin, user: str) -> Tokens:
     )
     assert tokens.access_token == answer.json()["access_token"]
     return tokens
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def latency_scenario(
@@ -176,10 +160,6 @@ def redis_contents(url: str) -> bytes:
             parts += [key, repr(value).encode()]
     assert parts, "Redis is empty: nothing was searched"
     return b"\n".join(parts)
-
-
-def cookie_header(values: dict[str, str]) -> dict[str, str]:
-    return {"Cookie": "; ".join(f"{name}={value}" for name, value in values.items())}
 
 
 def secrets_of(tokens: Tokens) -> dict[str, str]:

@@ -24,7 +24,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance
 
-from tests.integration.test_auth_e2e import StartStack, auth_env, bearer, cookie_header
+from tests.support.auth import StartStack, auth_env, bearer, cookie_header
 from tests.support.persai import PersAIStack, wait_for_job
 from tests.support.perses import PersesStandin, Tokens, forge_token
 from tests.support.prometheus import PrometheusServer

@@ -14,23 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.auth import metric
 from tests.support.jobs import DATASOURCE, submit
 from tests.support.persai import PersAIProcess, PersAIStack, wait_for_job
 from tests.support.ports import free_port, wait_for_port
 from tests.support.scripted_model import ScriptedModel
 
 RANGE_QUERY = {"name": "execute_range_query", "arguments": {"query": "up", "duration": "1h"}}
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample of Prometheus text exposition, 0 when absent."""
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return float(sample.value)
-    return 0.0
 
 
 def test_metrics_after_an_investigation(

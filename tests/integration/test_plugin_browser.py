@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from persai.incidents import Incident
-from tests.integration.conftest import PersAIStack
+from tests.support.persai import PersAIStack
 from tests.support.perses import PersesStandin, User
 from tests.support.plugin_host import PLUGIN_DIR, PluginHost, require_plugin_build
 from tests.support.prometheus import PrometheusServer

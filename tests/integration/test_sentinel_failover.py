@@ -25,7 +25,7 @@ import redis
 
 from persai.agent.scripted import Script
 from persai.jobs import keys
-from tests.integration.test_walking_skeleton import DATASOURCE, parse_sse
+from tests.support.jobs import DATASOURCE, parse_sse
 from tests.support.persai import PersAIProcess, wait_for_worker
 from tests.support.sentinel import MASTER_NAME, SentinelCluster
 

@@ -1,13 +1,18 @@
-"""What the integration tests ask PersAI's API, and how they read its answers."""
+"""What the integration tests ask PersAI's API, how they read its answers, and the jobs the
+unit tests build by hand."""
 
 from __future__ import annotations
 
 import httpx
 
+from persai.jobs import Job, Step, StepStatus
+
 DATASOURCE = "/proxy/globaldatasources/prom"
 """The shared Prometheus, as the integration tests configure it (`persai_env`)."""
 FAST_RECOVERY = {"PERSAI_HEARTBEAT_INTERVAL_S": "0.5", "PERSAI_HEARTBEAT_TIMEOUT_S": "2"}
 """Worker settings under which a lost worker's job is taken over within seconds."""
+SHOP = "/proxy/projects/shop/datasources/prom"
+"""A project's datasource, as Perses names it."""
 
 
 def submit(client: httpx.Client, scenario: str, **extra: object) -> str:
@@ -37,3 +42,27 @@ def parse_sse(text: str) -> list[dict[str, str]]:
         if fields:
             events.append(fields)
     return events
+
+
+def range_step(query: str, *, status: StepStatus = StepStatus.OK, step_s: float = 30) -> Step:
+    """A range query the agent ran over 10:00-11:30 UTC on 2026-01-01, answered with 3 series."""
+    data = {"query": query, "start": "2026-01-01T10:00:00Z", "end": "2026-01-01T11:30:00Z"}
+    return Step(
+        call_id=query,
+        tool="execute_range_query",
+        arguments={"query": query},
+        status=status,
+        data={**data, "step_s": step_s, "series": 3},
+    )
+
+
+def job_with(*steps: Step, datasource: str = SHOP) -> Job:
+    """Alice's job that took these steps."""
+    return Job(
+        id="0123456789abcdef0123456789abcdef",
+        owner="alice",
+        question="Why is checkout slow?",
+        datasource=datasource,
+        conversation_id="c" * 32,
+        steps=list(steps),
+    )

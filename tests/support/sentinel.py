@@ -11,20 +11,16 @@ they fail it. The Sentinels judge the master down after `DOWN_AFTER_MS` without 
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
-import pytest
 import redis
 
-from tests.support.ports import free_port, wait_for_port
+from persai.launcher import Child, free_port, wait_until
 from tests.support.redis import require_redis_server
+from tests.support.require import require
 
 MASTER_NAME = "persai"
 DOWN_AFTER_MS = 1000
@@ -34,13 +30,7 @@ INSTALL_HINT = "install it with `apt-get install redis-sentinel` (Debian/Ubuntu)
 
 def require_redis_sentinel() -> str:
     """The path of `redis-sentinel`; skips the test when missing (fails under CI=true)."""
-    found = shutil.which("redis-sentinel")
-    if found:
-        return found
-    message = f"redis-sentinel not found on PATH: {INSTALL_HINT}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    return require("redis-sentinel", INSTALL_HINT)
 
 
 class SentinelCluster:
@@ -51,7 +41,7 @@ class SentinelCluster:
         self.master_port = free_port()
         self.replica_port = free_port()
         self.sentinel_ports = [free_port() for _ in range(sentinels)]
-        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._children: dict[str, Child] = {}
 
     @property
     def sentinels_setting(self) -> str:
@@ -82,9 +72,10 @@ class SentinelCluster:
         self.stop()
 
     def _start(self, name: str, argv: list[str], port: int) -> None:
-        with (self.data_dir / f"{name}.log").open("ab") as log:
-            self._processes[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        wait_for_port(port, 15.0)
+        log_path = self.data_dir / f"{name}.log"
+        child = Child.spawn(name, argv, log_path=log_path, port=port)
+        self._children[name] = child  # stopped by stop() even if it never listens
+        child.wait_listening(15.0)
 
     def _redis(self, name: str, port: int, *extra: str) -> None:
         directory = self.data_dir / name
@@ -109,18 +100,24 @@ class SentinelCluster:
 
     def _wait_replicated(self, timeout_s: float = 15.0) -> None:
         replica = redis.Redis(port=self.replica_port, decode_responses=True)
-        deadline = time.monotonic() + timeout_s
-        while replica.info("replication").get("master_link_status") != "up":
-            assert time.monotonic() < deadline, "the replica did not sync with the master"
-            time.sleep(0.05)
-        replica.close()
+        try:
+            wait_until(
+                lambda: replica.info("replication").get("master_link_status") == "up",
+                timeout_s,
+                "the replica did not sync with the master",
+                child=self._children["replica"],
+            )
+        finally:
+            replica.close()
 
     def wait_for_master(self, port: int, timeout_s: float = 30.0) -> None:
         """Until every Sentinel names the master on `port` and knows the other Sentinels."""
-        deadline = time.monotonic() + timeout_s
-        while not self._all_agree(port):
-            assert time.monotonic() < deadline, f"the Sentinels do not name port {port} master"
-            time.sleep(0.1)
+        wait_until(
+            lambda: self._all_agree(port),
+            timeout_s,
+            f"the Sentinels do not name port {port} master",
+            interval_s=0.1,
+        )
 
     def _all_agree(self, port: int) -> bool:
         for sentinel_port in self.sentinel_ports:
@@ -136,32 +133,30 @@ class SentinelCluster:
 
     def kill_master(self) -> None:
         """SIGKILL the master: nothing it had not replicated survives it."""
-        process = self._processes.pop("master")
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
+        master = self._children.pop("master")
+        master.signal(signal.SIGKILL)
+        master.process.wait(10)
 
     def wait_for_new_master(self, timeout_s: float = 60.0) -> None:
         """Until the Sentinels promoted the replica (and it accepts writes)."""
         self.wait_for_master(self.replica_port, timeout_s)
         client = redis.Redis(port=self.replica_port, decode_responses=True)
-        deadline = time.monotonic() + timeout_s
-        while client.info("replication")["role"] != "master":
-            assert time.monotonic() < deadline, "the replica was not promoted"
-            time.sleep(0.05)
-        client.close()
+        try:
+            wait_until(
+                lambda: client.info("replication")["role"] == "master",
+                timeout_s,
+                "the replica was not promoted",
+            )
+        finally:
+            client.close()
 
     def log(self, name: str) -> str:
         path = self.data_dir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
-        for process in self._processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self._processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self._processes.clear()
+        for child in self._children.values():
+            child.signal(signal.SIGTERM)  # all at once, then each waited for (SIGKILL late)
+        for child in self._children.values():
+            child.stop()
+        self._children.clear()

@@ -14,33 +14,11 @@ from persai.dashboards import (
     job_descriptors,
 )
 from persai.errors import Conflict, InvalidRequest
-from persai.jobs import Evidence, Job, Step, StepStatus
+from persai.jobs import Evidence, Step, StepStatus
+from tests.support.jobs import SHOP, job_with, range_step
 
 START = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 END = datetime(2026, 1, 1, 11, 30, tzinfo=UTC)
-SHOP = "/proxy/projects/shop/datasources/prom"
-
-
-def range_step(query: str, *, status: StepStatus = StepStatus.OK, step_s: float = 30) -> Step:
-    data = {"query": query, "start": "2026-01-01T10:00:00Z", "end": "2026-01-01T11:30:00Z"}
-    return Step(
-        call_id=query,
-        tool="execute_range_query",
-        arguments={"query": query},
-        status=status,
-        data={**data, "step_s": step_s, "series": 3},
-    )
-
-
-def job_with(*steps: Step, datasource: str = SHOP) -> Job:
-    return Job(
-        id="0123456789abcdef0123456789abcdef",
-        owner="alice",
-        question="Why is checkout slow?",
-        datasource=datasource,
-        conversation_id="c" * 32,
-        steps=list(steps),
-    )
 
 
 def test_each_successful_range_query_is_a_time_series_panel_over_its_window() -> None:

@@ -5,11 +5,13 @@ and a hanging stack holds no caller up for longer than one lookup of the models.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -166,12 +168,59 @@ async def test_a_stream_broken_after_text_is_not_tried_again() -> None:
     assert stack.requests == 1
 
 
-async def test_a_stack_down_for_good_fails_the_call_by_its_deadline() -> None:
-    started = time.monotonic()
-    async with gateway_for(f"http://127.0.0.1:{free_port()}", timeout_s=1.5) as gateway:
-        with pytest.raises(ModelUnavailable, match=r"^Llama Stack is unreachable: ConnectError$"):
+class LoopLag:
+    """The worst lateness of this event loop while it runs: a ticker that sleeps `tick_s`
+    and notes by how much more it slept (a loaded host makes every wake-up late)."""
+
+    def __init__(self, tick_s: float = 0.01) -> None:
+        self.tick_s, self.worst_s = tick_s, 0.0
+        self._task = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.tick_s)
+            self.worst_s = max(self.worst_s, loop.time() - before - self.tick_s)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def test_a_stack_down_for_good_fails_the_call_by_its_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Refused connections are tried again, each wait at most half the time left, until less
+    than one backoff is left: the call fails within a backoff of its deadline, late only by
+    as much as the event loop itself ran late."""
+    timeout_s, backoff_s = 1.5, 0.05
+    loop = asyncio.get_running_loop()
+    lag = LoopLag()
+    gateway = ModelGateway(
+        f"http://127.0.0.1:{free_port()}", timeout_s=timeout_s, backoff_s=backoff_s
+    )
+    try:
+        started = loop.time()
+        with (
+            caplog.at_level(logging.WARNING, logger="persai.agent.llama"),
+            pytest.raises(ModelUnavailable, match=r"^Llama Stack is unreachable: ConnectError$"),
+        ):
             await turn(gateway, Deltas())
-    assert 1.2 < time.monotonic() - started < 1.6  # tried until near the deadline, not past it
+        failed_after_s = loop.time() - started
+    finally:
+        await lag.stop()
+        await gateway.aclose()
+    waits = [
+        float(cast(tuple[Any, ...], r.args)[-1])
+        for r in caplog.records
+        if r.msg.startswith("Llama Stack unreachable")
+    ]
+    assert len(waits) >= 2  # tried again, more than once
+    assert sum(waits) < timeout_s  # the waits fit in the deadline, whatever their schedule
+    assert timeout_s - backoff_s < failed_after_s  # tried until near the deadline
+    assert failed_after_s < timeout_s + backoff_s + lag.worst_s  # not past it
 
 
 # The models: a Llama Stack that hangs on /v1/models, or answers it.

@@ -15,9 +15,9 @@ from persai.config import Settings
 from persai.credentials import Credentials, Sealer
 from persai.jobs import AlertRef, Job, JobStore
 from persai.server import create_app
+from tests.support.alerts import TOKEN, alert, payload, write_config
 from tests.support.perses import PersesStandin
 from tests.support.redis import RedisServer
-from tests.unit.alerts.conftest import TOKEN, alert, payload, write_config
 
 pytestmark = pytest.mark.anyio
 URL = "/api/v1/alerts/alertmanager"

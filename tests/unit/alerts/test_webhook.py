@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from persai.jobs import JobStore
-from tests.unit.alerts.conftest import EXPR, STARTED, alert, payload
+from tests.support.alerts import EXPR, STARTED, alert, payload
 
 pytestmark = pytest.mark.anyio
 URL = "/api/v1/alerts/alertmanager"

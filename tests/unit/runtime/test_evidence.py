@@ -17,7 +17,7 @@ from persai.agent.tools import ToolContext
 from persai.jobs import ConversationStore, Job, JobStatus, JobStore, Step, StepStatus
 from persai.queue import QueueMessage
 from persai.runtime.evidence import MAX_EVIDENCE, MAX_TEXT_CHARS, evidence_of
-from tests.unit.runtime.test_runner import runner
+from tests.support.runner import runner
 
 pytestmark = pytest.mark.anyio
 
@@ -127,7 +127,7 @@ async def test_an_ended_job_and_its_last_status_event_carry_the_evidence(fail: b
         conversation_id=conversation,
     )
     await store.create(job, None, 60, QueueMessage(tag="t1", raw="{}"))
-    await runner(redis, QueryingInvestigator(fail), "w").run("j1")  # type: ignore[arg-type]
+    await runner(redis, QueryingInvestigator(fail), "w").run("j1")
 
     ended = await store.get("j1")
     assert ended is not None

@@ -4,24 +4,18 @@ nothing, and the job ends with the new attempt's outcome."""
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any, cast
 
 import fakeredis
-import httpx
 import pytest
 
-from persai.agent import Investigator, Limits, Progress, Reporter, Turn
+from persai.agent import Limits, Progress, Reporter, Turn
 from persai.agent.llama import AssistantMessage
-from persai.agent.tools import ToolContext, UpstreamSlots
-from persai.config import Settings
+from persai.agent.tools import ToolContext
 from persai.jobs import ConversationStore, Job, JobStatus, JobStore, Step, keys
 from persai.queue import QueueMessage
-from persai.runtime import JobRunner, Services
-from persai.runtime.credentials import CredentialsSource
+from tests.support.runner import runner
 
 pytestmark = pytest.mark.anyio
-
-SETTINGS = Settings(auth=False, datasources="prom=http://127.0.0.1:9", model="m")
 
 
 class ScriptedInvestigator:
@@ -60,22 +54,6 @@ async def redis() -> AsyncIterator[fakeredis.FakeAsyncRedis]:
     client = fakeredis.FakeAsyncRedis(decode_responses=True)
     yield client
     await client.aclose()
-
-
-def runner(redis: Any, investigator: ScriptedInvestigator, worker: str) -> JobRunner:
-    store = JobStore(redis, retention_s=60)
-    http = httpx.AsyncClient()
-    services = Services(
-        settings=SETTINGS,
-        store=store,
-        conversations=ConversationStore(redis),
-        http=http,
-        tools_http=cast(Any, None),  # the scripted investigator calls no tool
-        upstream_slots=UpstreamSlots(1),
-        investigator=cast(Investigator, investigator),
-        credentials=CredentialsSource(SETTINGS, store, http),
-    )
-    return JobRunner(services, worker_id=worker)
 
 
 @pytest.mark.parametrize("last_write", ["outcome", "progress"])

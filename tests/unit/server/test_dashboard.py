@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 from persai.config import Settings
 from persai.jobs import Job, JobStore
 from persai.server import create_app
+from tests.support.jobs import job_with, range_step
 from tests.support.redis import RedisServer
-from tests.unit.test_dashboards import job_with, range_step
 
 pytestmark = pytest.mark.anyio
 
