@@ -10,7 +10,8 @@ import httpx
 from persai.agent import Investigator
 from persai.agent.tools import UpstreamSlots
 from persai.config import Settings
-from persai.jobs import ConversationStore, JobStore
+from persai.jobs import ConversationStore, Job, JobStore
+from persai.queue import QueueMessage
 from persai.runtime import JobRunner, Services
 from persai.runtime.credentials import CredentialsSource
 
@@ -32,3 +33,18 @@ def runner(redis: Any, investigator: object, worker: str) -> JobRunner:
         credentials=CredentialsSource(SETTINGS, store, http),
     )
     return JobRunner(services, worker_id=worker)
+
+
+async def stored_job(redis: Any, job_id: str = "j1") -> Job:
+    """A queued job of alice's, stored with its conversation as a submission leaves it."""
+    store = JobStore(redis, retention_s=60)
+    conversation = await ConversationStore(redis).create("alice", title="q")
+    job = Job(
+        id=job_id,
+        owner="alice",
+        question="q",
+        datasource="/proxy/globaldatasources/prom",
+        conversation_id=conversation,
+    )
+    await store.create(job, None, 60, QueueMessage(tag="t1", raw="{}"))
+    return job

@@ -3,7 +3,7 @@ Lua scripts that two replicas race on)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -17,19 +17,10 @@ from tests.support.alerts import TOKEN, write_config
 from tests.support.redis import RedisServer
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
-    await client.flushall()
-    yield client
-    await client.aclose()
+def redis_server(shared_redis: RedisServer) -> RedisServer:
+    """The unit tests' one redis-server (tests/unit/conftest.py), which `redis` empties."""
+    return shared_redis
 
 
 @pytest.fixture

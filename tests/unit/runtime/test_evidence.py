@@ -14,10 +14,9 @@ from persai.agent import Limits, Progress, Reporter, Turn
 from persai.agent.llama import AssistantMessage
 from persai.agent.results import range_findings
 from persai.agent.tools import ToolContext
-from persai.jobs import ConversationStore, Job, JobStatus, JobStore, Step, StepStatus
-from persai.queue import QueueMessage
+from persai.jobs import JobStatus, JobStore, Step, StepStatus
 from persai.runtime.evidence import MAX_EVIDENCE, MAX_TEXT_CHARS, evidence_of
-from tests.support.runner import runner
+from tests.support.runner import runner, stored_job
 
 pytestmark = pytest.mark.anyio
 
@@ -118,15 +117,7 @@ class QueryingInvestigator:
 async def test_an_ended_job_and_its_last_status_event_carry_the_evidence(fail: bool) -> None:
     redis = fakeredis.FakeAsyncRedis(decode_responses=True)
     store = JobStore(redis, retention_s=60)
-    conversation = await ConversationStore(redis).create("alice", title="q")
-    job = Job(
-        id="j1",
-        owner="alice",
-        question="q",
-        datasource="/proxy/globaldatasources/prom",
-        conversation_id=conversation,
-    )
-    await store.create(job, None, 60, QueueMessage(tag="t1", raw="{}"))
+    await stored_job(redis)
     await runner(redis, QueryingInvestigator(fail), "w").run("j1")
 
     ended = await store.get("j1")

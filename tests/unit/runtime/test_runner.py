@@ -11,9 +11,9 @@ import pytest
 from persai.agent import Limits, Progress, Reporter, Turn
 from persai.agent.llama import AssistantMessage
 from persai.agent.tools import ToolContext
-from persai.jobs import ConversationStore, Job, JobStatus, JobStore, Step, keys
+from persai.jobs import ConversationStore, JobStatus, JobStore, Step, keys
 from persai.queue import QueueMessage
-from tests.support.runner import runner
+from tests.support.runner import runner, stored_job
 
 pytestmark = pytest.mark.anyio
 
@@ -61,15 +61,7 @@ async def test_a_stalled_attempt_loses_to_the_attempt_that_took_its_job_over(
     redis: fakeredis.FakeAsyncRedis, last_write: str
 ) -> None:
     store = JobStore(redis, retention_s=60)
-    conversation = await ConversationStore(redis).create("alice", title="q")
-    job = Job(
-        id="j1",
-        owner="alice",
-        question="q",
-        datasource="/proxy/globaldatasources/prom",
-        conversation_id=conversation,
-    )
-    await store.create(job, None, 60, QueueMessage(tag="t1", raw="{}"))
+    job = await stored_job(redis)
     gate = asyncio.Event()
     stale = ScriptedInvestigator("Stale answer.", gate=gate)
     stale.report_after = last_write == "progress"
@@ -104,5 +96,5 @@ async def test_a_stalled_attempt_loses_to_the_attempt_that_took_its_job_over(
     events = await store.read_events("j1", "0", block_ms=None)
     assert "Stale" not in json.dumps([e.data for e in events[taken_over:]])
     assert [e.event for e in events].count("done") == 1
-    history = (await ConversationStore(redis).get_for("alice", conversation)).messages
+    history = (await ConversationStore(redis).get_for("alice", job.conversation_id)).messages
     assert [m.get("text") for m in history] == ["Fresh answer."]
