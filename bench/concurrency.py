@@ -27,7 +27,6 @@ import httpx
 import redis
 
 from bench.harness.processes import (
-    Child,
     Cluster,
     CpuMeter,
     peak_rss_mib,
@@ -48,6 +47,7 @@ from bench.harness.stack import (
     wait_finished,
 )
 from persai.agent.scripted import Script
+from persai.launcher import Child
 
 TARGET = 1.5
 MODEL_CALLS = 3
@@ -208,6 +208,9 @@ def main() -> None:
     failed = sum(b.failed for b, _ in measured)
     if failed:
         raise SystemExit(f"{failed} investigations did not succeed")
+    tool_errors = sum(t.tool_errors for b, _ in measured for t in b.spent)
+    if tool_errors:  # the workload did not run as described: its figures measure something else
+        raise SystemExit(f"{tool_errors} tool calls failed")
 
 
 if __name__ == "__main__":

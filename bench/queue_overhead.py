@@ -25,12 +25,13 @@ import httpx
 import redis
 
 from bench.harness.noop_celery import NOOP, noop_celery
-from bench.harness.processes import Child, Cluster, wait_for_workers
+from bench.harness.processes import Cluster, wait_for_workers
 from bench.harness.report import Report, arguments, percentile, ratio, summary_ms, verdict
 from bench.harness.stack import DATASOURCE, Perses, persai_env, scripted_worker
 from persai.agent.scripted import Script
 from persai.config import Settings
 from persai.jobs import keys
+from persai.launcher import Child
 
 TARGET = 2.0
 LLAMA_MODEL = "llm/scripted"  # the scripted model as Llama Stack names it (provider `llm`)

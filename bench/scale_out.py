@@ -17,10 +17,11 @@ import os
 
 import redis
 
-from bench.harness.processes import Child, Cluster, CpuMeter, wait_for_workers
+from bench.harness.processes import Cluster, CpuMeter, wait_for_workers
 from bench.harness.report import Report, arguments
 from bench.harness.stack import create_jobs, persai_env, publish, scripted_worker, wait_finished
 from persai.agent.scripted import Script
+from persai.launcher import Child
 
 QUESTION = "Why is checkout slow?"
 

@@ -16,10 +16,11 @@ import aiohttp
 import redis
 import redis.asyncio as aioredis
 
-from bench.harness.processes import Child, Cluster
+from bench.harness.processes import Cluster
 from persai.agent.scripted import MODEL, Script
 from persai.config import Settings
 from persai.jobs import ConversationStore, Job, JobStore, keys
+from persai.launcher import Child
 from persai.queue import INVESTIGATE, create_celery
 from tests.support.perses import PersesStandin
 

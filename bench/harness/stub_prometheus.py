@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 from typing import Any
+from urllib.parse import parse_qs
 
 import uvicorn
 from starlette.applications import Starlette
@@ -45,7 +46,11 @@ def build_app(series: int) -> Starlette:
 
     async def query_range(request: Request) -> Response:
         answered["query_range"] += 1
-        params = request.query_params
+        # as Prometheus's r.FormValue: the URL's parameters, then a POSTed form's over them
+        params = dict(request.query_params)
+        if request.method == "POST":
+            form = parse_qs((await request.body()).decode(), keep_blank_values=True)
+            params.update({name: values[0] for name, values in form.items()})
         try:
             start, end = float(params["start"]), float(params["end"])
             step = float(params.get("step", "60"))
