@@ -7,15 +7,18 @@ two keys:
 
 persai:alert:group:{sha256(receiver, groupKey)}    hash: conversation (the group's; '' while
         its first job is being stored), job (the latest), jobs (JSON list), fingerprints (JSON
-        list of every alert seen firing), and `c:{sha256(firing fingerprints)}`: the job that
-        answers exactly that set of firing alerts and when it was claimed ("id unix-s")
+        list of every alert seen firing), job_at (when the latest was claimed, Unix s), `a:{job
+        id}` (the fingerprints that job's claim added, JSON), and
+        `c:{sha256(firing fingerprints)}`: the job that answers exactly that set of firing
+        alerts and when it was claimed ("id unix-s")
 persai:alert:resolved:{job id}   when the job's group was resolved (Unix s), for a job that was
         running then (its notification says so)
 
 A resolved group is forgotten at once: if its alerts fire again, that is a new investigation.
 
 A claim whose job was never stored (its API replica died between the claim and the job) is
-taken over once `STALE_CLAIM_S` have passed.
+undone by the next post once `STALE_CLAIM_S` have passed, as if it had not been made; a group
+whose first job was stored without its conversation being written takes it from that job.
 """
 
 from __future__ import annotations
@@ -51,8 +54,40 @@ if held then
     return {'same', id, redis.call('HGET', KEYS[1], 'conversation') or ''}
   end
 end
-local conversation = redis.call('HGET', KEYS[1], 'conversation')
 local latest = redis.call('HGET', KEYS[1], 'job')
+if latest and not live(latest, redis.call('HGET', KEYS[1], 'job_at') or '0') then
+  -- the latest claim's job was never stored (its replica died): undo that claim
+  local dead = latest
+  local jobs = cjson.decode(redis.call('HGET', KEYS[1], 'jobs') or '[]')
+  table.remove(jobs)
+  local added = {}
+  for _, fp in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'a:' .. dead) or '[]')) do
+    added[fp] = true
+  end
+  if #jobs == 0 then
+    redis.call('DEL', KEYS[1])
+    latest = nil
+  else
+    local kept = {}
+    for _, fp in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'fingerprints') or '[]')) do
+      if not added[fp] then kept[#kept + 1] = fp end
+    end
+    latest = jobs[#jobs]
+    redis.call('HSET', KEYS[1], 'job', latest, 'jobs', cjson.encode(jobs),
+      'fingerprints', #kept > 0 and cjson.encode(kept) or '[]')
+    redis.call('HDEL', KEYS[1], 'a:' .. dead)
+  end
+end
+local conversation = redis.call('HGET', KEYS[1], 'conversation')
+if conversation == '' and latest and redis.call('EXISTS', ARGV[4] .. latest) == 1 then
+  -- its job was stored but the conversation was not written beside it: read it from the job
+  local doc = redis.call('HGET', ARGV[4] .. latest, 'doc')
+  local stored = doc and cjson.decode(doc).conversation_id
+  if type(stored) == 'string' and stored ~= '' then
+    conversation = stored
+    redis.call('HSET', KEYS[1], 'conversation', conversation)
+  end
+end
 local known = {}
 for _, fp in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'fingerprints') or '[]')) do
   known[fp] = true
@@ -76,7 +111,8 @@ jobs[#jobs + 1] = ARGV[1]
 redis.call('HSET', KEYS[1], 'job', ARGV[1], 'jobs', cjson.encode(jobs),
   'fingerprints', cjson.encode(all), 'conversation', conversation or '')
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('HSET', KEYS[1], ARGV[6], ARGV[1] .. ' ' .. now)
+redis.call('HSET', KEYS[1], ARGV[6], ARGV[1] .. ' ' .. now, 'job_at', now,
+  'a:' .. ARGV[1], cjson.encode(new))
 return {decision, ARGV[1], conversation or '', cjson.encode(new)}
 """
 
@@ -105,7 +141,7 @@ for _, fp in ipairs(cjson.decode(redis.call('HGET', KEYS[1], 'fingerprints') or 
 end
 redis.call('HSET', KEYS[1], 'job', jobs[#jobs], 'jobs', cjson.encode(jobs))
 redis.call('HSET', KEYS[1], 'fingerprints', #kept > 0 and cjson.encode(kept) or '[]')
-redis.call('HDEL', KEYS[1], ARGV[3])
+redis.call('HDEL', KEYS[1], ARGV[3], 'a:' .. ARGV[1])
 return 1
 """
 

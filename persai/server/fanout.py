@@ -161,6 +161,9 @@ class Pump:
         self._wake_key = keys.reader_wake(uuid.uuid4().hex)
         self._wake_cursor = "0-0"
         self._waking: set[asyncio.Task[None]] = set()
+        self._reads = 0
+        """Blocking reads started: a wake is sent once per read (`_woken` names which)."""
+        self._woken = -1
 
     async def join(
         self, job_id: str, subscriber: Subscriber, newest: Callable[[str], Awaitable[str]]
@@ -190,7 +193,11 @@ class Pump:
             self._idle_task = asyncio.create_task(self._nudge_idle())
         if self._task is None:
             self._task = asyncio.create_task(self._run())
-        elif self._reading is not None and job_id not in self._reading and not self._waking:
+        elif (
+            self._reading is not None and job_id not in self._reading and self._woken != self._reads
+        ):
+            # once per read: one that started after an earlier wake still needs its own
+            self._woken = self._reads
             task = asyncio.create_task(self._wake())
             self._waking.add(task)
             task.add_done_callback(self._waking.discard)
@@ -232,16 +239,18 @@ class Pump:
             while self.feeds:
                 try:
                     reply = await self._read()
-                except (RedisError, OSError) as exc:
-                    if failures == 0:
+                    self._deliver(*reply)
+                except Exception as exc:  # not only Redis: nothing may stop every feed for good
+                    if failures == 0 and isinstance(exc, RedisError | OSError):
                         log.warning("reading job events: %s; retrying", type(exc).__name__)
+                    elif failures == 0:
+                        log.exception("reading job events; retrying")
                     await asyncio.sleep(RETRY_S[min(failures, len(RETRY_S) - 1)])
                     failures += 1
                     continue
                 if failures:
                     log.info("reading job events again")
                 failures = 0
-                self._deliver(*reply)
         finally:
             self._task = None
             self._reading = None
@@ -253,6 +262,7 @@ class Pump:
         streams: dict[Any, Any] = {name: self.feeds[job].cursor for name, job in jobs.items()}
         streams[self._wake_key] = self._wake_cursor
         self._reading = frozenset(jobs.values())
+        self._reads += 1
         try:
             reply = await self._redis.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
         finally:
