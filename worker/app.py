@@ -59,6 +59,8 @@ def run_worker(
     `quiet`: without Celery's banner."""
     app = create_worker(settings, gateway=gateway)
     app.conf.worker_pool = POOL
+    if quiet:  # nor its "celery@host ready." line (celery.apps.worker logs it after the banner)
+        logging.getLogger("celery.apps.worker").setLevel(logging.WARNING)
     app.worker_main(
         [
             *(["--quiet"] if quiet else []),

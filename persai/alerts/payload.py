@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from persai.timebounds import bounded_time
+
 MAX_ALERTS = 200
 """Alerts per post (Alertmanager sends them all unless `max_alerts` is set)."""
 MAX_LABELS = 64
@@ -41,6 +43,19 @@ class Alert(_Strict):
         default="", alias="generatorURL"
     )
     fingerprint: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{1,32}$")]
+
+    @field_validator("starts_at")
+    @classmethod
+    def _started(cls, moment: datetime) -> datetime:
+        return bounded_time(moment, "startsAt")  # in UTC (naive means UTC), or a 422
+
+    @field_validator("ends_at")
+    @classmethod
+    def _ended(cls, moment: datetime | None) -> datetime | None:
+        # Go's zero time (0001-01-01T00:00:00Z) is what Alertmanager sends for "not ended"
+        if moment is None or moment.year <= 1:
+            return None
+        return bounded_time(moment, "endsAt")
 
     @property
     def name(self) -> str:

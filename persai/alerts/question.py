@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from persai.alerts.payload import Alert, Notification
 from persai.alerts.receivers import DEFAULT_TEMPLATE, Receiver
 from persai.jobs import TimeRange, utcnow
+from persai.timebounds import EARLIEST
 
 MAX_QUOTED_CHARS = 300
 MAX_EXPR_CHARS = 2000
@@ -76,7 +77,7 @@ def window(alerts: list[Alert], receiver: Receiver, now: datetime | None = None)
     """From `lookback_s` before the first alert started to now (at least 15 minutes after it)."""
     now = now or utcnow()
     first = min(a.starts_at for a in alerts)
-    start = min(first, now) - timedelta(seconds=receiver.lookback_s)
+    start = max(EARLIEST, min(first, now) - timedelta(seconds=receiver.lookback_s))
     end = max(now, min(first, now) + timedelta(minutes=15))
     return TimeRange(start=start.replace(microsecond=0), end=end.replace(microsecond=0))
 

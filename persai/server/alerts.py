@@ -169,19 +169,19 @@ async def _fire(
             investigations=[claim.job_id],
             conversation_id=claim.conversation_id or None,
         )
-    if claim.decision == "follow_up":
-        new = [a for a in firing if a.fingerprint in set(claim.new_fingerprints)]
-        asked = follow_up(notification, receiver, new)
-    else:
-        new, asked = firing, question(notification, receiver, firing)
-    alert = AlertRef(
-        receiver=receiver.name,
-        group_key=notification.group_key,
-        alertname=notification.alertname,
-        fingerprints=[a.fingerprint for a in new],
-        starts_at=min(a.starts_at for a in new),
-    )
-    try:
+    try:  # from here on, whatever fails undoes the claim
+        if claim.decision == "follow_up":
+            new = [a for a in firing if a.fingerprint in set(claim.new_fingerprints)]
+            asked = follow_up(notification, receiver, new)
+        else:
+            new, asked = firing, question(notification, receiver, firing)
+        alert = AlertRef(
+            receiver=receiver.name,
+            group_key=notification.group_key,
+            alertname=notification.alertname,
+            fingerprints=[a.fingerprint for a in new],
+            starts_at=min(a.starts_at for a in new),
+        )
         await services.outbox.expect(candidate)  # before the job: no ended job goes unsent
         credentials = await _credentials(services, receiver)
         job = await state.submissions.submit(

@@ -55,6 +55,25 @@ async def test_bad_payloads_are_400_or_422_with_the_reason(
     assert "someone-else" in (await client.post(URL, json=other)).json()["error"]["message"]
     huge = payload(alert("a1", service="x" * 5000))
     assert (await client.post(URL, json=huge)).status_code == 422
+    for started in ("0001-01-01T00:00:00Z", "1969-12-31T23:00:00Z", "9999-01-01T00:00:00Z"):
+        odd = payload({**alert("a1"), "startsAt": started}, group=started)
+        answer = await client.post(URL, json=odd)
+        assert answer.status_code == 422, answer.text
+        assert "startsAt" in answer.json()["error"]["message"]
+
+
+async def test_a_start_without_a_zone_is_utc_and_the_window_stops_at_1970(
+    replicas: list[httpx.AsyncClient], redis: aioredis.Redis
+) -> None:
+    naive = payload({**alert("a1"), "startsAt": "2026-01-01T00:00:00"}, group="naive")
+    early = payload({**alert("a2"), "startsAt": "1970-01-01T00:10:00Z"}, group="early")
+    for body in (naive, early):
+        answer = await replicas[0].post(URL, json=body)
+        assert answer.status_code == 200, answer.text
+        job = await _job(redis, answer.json()["investigations"][0])
+        window = job["time_range"]
+        assert isinstance(window, dict)
+        assert window["start"] >= "1970-01-01T00:00:00Z"
 
 
 async def test_a_firing_group_is_investigated_once_across_replicas(
