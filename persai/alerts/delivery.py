@@ -63,6 +63,8 @@ class Courier:
                 await self.tick()
             except (PersAIError, aioredis.RedisError, OSError) as exc:
                 log.warning("notifications: %s; trying again", exc)
+            except Exception as exc:  # a bug must not stop every notification for good
+                log.error("notifications: %s; trying again", type(exc).__name__)
             await asyncio.sleep(POLL_S)
 
     async def tick(self) -> None:
@@ -176,7 +178,7 @@ class Courier:
             response = await self._http.post(
                 destination.resolved_url.get_secret_value(), content=body, headers=headers
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise DeliveryFailed(type(exc).__name__) from None  # its text may hold the URL
         if not response.is_success:
             raise DeliveryFailed(f"HTTP {response.status_code}")

@@ -27,6 +27,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
@@ -193,13 +194,25 @@ def _with_secrets(receiver: Receiver) -> Receiver:
     return receiver.model_copy(update=update)
 
 
+def _valid_url(url: str) -> bool:
+    try:
+        return bool(httpx.URL(url).host)
+    except httpx.InvalidURL:
+        return False
+
+
 def _destination(destination: Destination, where: str) -> Destination:
     what = f"{where} destination {destination.name!r}"
     url = _secret(destination.url, destination.url_file, destination.url_env, f"{what} url")
-    if not url or not url.startswith(("http://", "https://")):
+    if not url or not url.startswith(("http://", "https://")) or not _valid_url(url):
         raise ConfigError(f"{what}: url (or url_file / url_env) must be an http(s) URL")
     secret = _secret(None, destination.secret_file, destination.secret_env, f"{what} secret")
     if destination.kind == "webhook" and not secret:
         raise ConfigError(f"{what}: a webhook needs secret_file or secret_env (it is signed)")
-    update = {"resolved_url": SecretStr(url), "secret": SecretStr(secret) if secret else None}
+    # kept as a secret only (a Slack webhook's URL is its credential)
+    update = {
+        "url": None,
+        "resolved_url": SecretStr(url),
+        "secret": SecretStr(secret) if secret else None,
+    }
     return destination.model_copy(update=update)
