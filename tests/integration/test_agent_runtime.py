@@ -26,7 +26,7 @@ from persai.config import Settings
 from persai.incidents import Incident
 from tests.support.jobs import parse_sse
 from tests.support.llama_stack import ON_EVERY_SERVER, LlamaStack, llama_stack
-from tests.support.persai import MODEL, PersAIStack, wait_for_job, wait_for_worker
+from tests.support.persai import MODEL, PersAIStack, wait_for_job
 from tests.support.ports import free_port
 from tests.support.prometheus import PrometheusServer
 from tests.support.redis import RedisServer
@@ -65,9 +65,7 @@ def shared(
         directory,
     )
     try:
-        api = running.start_api()
-        running.start_worker()
-        wait_for_worker(api.url)
+        running.start_ready()
         yield running
     finally:
         running.stop()

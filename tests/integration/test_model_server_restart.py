@@ -28,7 +28,7 @@ from tests.support.llama_stack import (
     require_llama_stack,
     start_llama_stack,
 )
-from tests.support.persai import MODEL, PersAIStack, wait_for_job, wait_for_worker
+from tests.support.persai import MODEL, PersAIStack, wait_for_job
 from tests.support.prometheus import PrometheusServer
 from tests.support.redis import RedisServer
 from tests.support.scripted_model import ScriptedModel
@@ -108,9 +108,7 @@ def persai(
         tmp_path,
     )
     try:
-        api = running.start_api()
-        running.start_worker()
-        wait_for_worker(api.url)
+        running.start_ready()
         yield running
     finally:
         running.stop()

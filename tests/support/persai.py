@@ -102,6 +102,13 @@ class PersAIStack:
         self.workers.append(worker)
         return worker
 
+    def start_ready(self) -> PersAIProcess:
+        """The API and one worker, once the worker has said it is alive; the API."""
+        api = self.start_api()
+        self.start_worker()
+        wait_for_worker(api.url)
+        return api
+
     def client(self, **kwargs: object) -> httpx.Client:
         assert self.api is not None
         return httpx.Client(base_url=self.api.url, timeout=30, **kwargs)  # type: ignore[arg-type]
