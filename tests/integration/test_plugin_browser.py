@@ -36,10 +36,12 @@ DATASOURCE = "/proxy/projects/shop/datasources/prom"
 
 
 class SavingPerses(PersesStandin):
-    """The stand-in, taking dashboards as Perses's create endpoint does
-    (internal/api/impl/v1/dashboard/service.go Create: the project of the path, a name not
-    taken yet, else 409 "document already exists"); the right to create is the right to read
-    here, the stand-in's one permission."""
+    """The stand-in, taking dashboards as Perses's create endpoint does at v0.54.0: the
+    project of the path fills an empty `metadata.project` and a different one is a 400
+    (internal/api/toolbox/toolbox.go bind -> validateMetadataVersusParameter); a name already
+    taken is a 409 "document already exists" (internal/api/interface/error.go ConflictError);
+    no create permission is a 403 "missing 'create' permission …" (toolbox.go checkPermission).
+    The right to create is the right to read here, the stand-in's one permission."""
 
     def __init__(self) -> None:
         self.saved: list[dict[str, Any]] = []
@@ -53,11 +55,15 @@ class SavingPerses(PersesStandin):
     async def _create_dashboard(self, request: Request, user: User) -> Response:
         project = request.path_params["project"]
         if not user.can_read(project):
-            return JSONResponse({"message": "forbidden access"}, status_code=403)
+            message = f"missing 'create' permission in '{project}' project for 'Dashboard' kind"
+            return JSONResponse({"message": message}, status_code=403)
         dashboard = await request.json()
-        metadata = dashboard.get("metadata", {})
-        if dashboard.get("kind") != "Dashboard" or metadata.get("project") not in ("", project):
-            return JSONResponse({"message": "bad request: not a dashboard of it"}, status_code=400)
+        metadata = dashboard.setdefault("metadata", {})
+        if not metadata.get("project"):
+            metadata["project"] = project
+        if dashboard.get("kind") != "Dashboard" or metadata["project"] != project:
+            message = "metadata.project and the project name in the http path request don't match"
+            return JSONResponse({"message": message}, status_code=400)
         if any(d["metadata"]["name"] == metadata.get("name") for d in self.saved):
             return JSONResponse({"message": "document already exists"}, status_code=409)
         self.saved.append(dashboard)
